@@ -1,0 +1,1 @@
+//! (echo engine placeholder, being written)

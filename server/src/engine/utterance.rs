@@ -1,0 +1,1 @@
+//! (utterance engine placeholder, being written)
