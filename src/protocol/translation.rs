@@ -1,0 +1,330 @@
+//! OpenAI realtime translation protocol (`/v1/realtime/translations`), see `shared/PROTOCOL.md` §1.
+//!
+//! The client sends exactly three events; the server sends seven, and anything else must be ignored
+//! for forward compatibility, so parsing never fails on an unknown `type`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::{Deserialize, Serialize};
+
+/// Target languages the translation model accepts: plain ISO 639-1 only.
+pub const TARGET_LANGUAGES: [&str; 13] = [
+    "es", "pt", "fr", "ja", "ru", "zh", "de", "ko", "hi", "id", "vi", "it", "en",
+];
+
+/// Sample rate of audio both ways.
+pub const SAMPLE_RATE: u32 = 24_000;
+/// The engine consumes 200 ms frames; sending exactly that keeps its buffering predictable.
+pub const CHUNK_SAMPLES: usize = 4_800;
+
+/// Noise reduction the model applies to the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseReductionType {
+    NearField,
+    FarField,
+}
+
+/// `session.audio.input.noise_reduction`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NoiseReduction {
+    #[serde(rename = "type")]
+    pub kind: NoiseReductionType,
+}
+
+/// `session.audio.input.transcription`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transcription {
+    pub model: String,
+}
+
+/// What a client can configure. `None` is sent as an explicit `null`, which is how the protocol
+/// disables a feature (omitting the field would keep the server's current value).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionConfig {
+    pub target_language: String,
+    pub transcription: Option<Transcription>,
+    pub noise_reduction: Option<NoiseReduction>,
+}
+
+/// Events the client sends.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ClientEvent {
+    Update(SessionConfig),
+    /// 24 kHz mono PCM16 samples.
+    Append(Vec<i16>),
+    Close,
+}
+
+impl ClientEvent {
+    /// The JSON text frame for this event.
+    pub fn to_json(&self) -> String {
+        let value = match self {
+            ClientEvent::Update(config) => serde_json::json!({
+                "type": "session.update",
+                "session": {
+                    "audio": {
+                        "input": {
+                            "transcription": config.transcription,
+                            "noise_reduction": config.noise_reduction,
+                        },
+                        "output": { "language": config.target_language },
+                    }
+                }
+            }),
+            ClientEvent::Append(samples) => serde_json::json!({
+                "type": "session.input_audio_buffer.append",
+                "audio": encode_pcm16(samples),
+            }),
+            ClientEvent::Close => serde_json::json!({ "type": "session.close" }),
+        };
+        value.to_string()
+    }
+}
+
+/// `error.error` of a server `error` event.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct ServiceError {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub message: String,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub param: Option<String>,
+}
+
+impl ServiceError {
+    /// Authentication, billing and permission problems: retrying cannot help.
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("invalid_api_key" | "insufficient_quota" | "account_deactivated")
+        ) || self.kind == "authentication_error"
+            || self.kind == "permission_error"
+    }
+
+    /// The service ended the session because it reached its lifetime.
+    pub fn is_session_expired(&self) -> bool {
+        self.code.as_deref() == Some("session_expired")
+    }
+}
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.kind)?;
+        if let Some(code) = &self.code {
+            write!(f, "/{code}")?;
+        }
+        if let Some(param) = &self.param {
+            write!(f, " ({param})")?;
+        }
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// The `session` object of `session.created` / `session.updated`, the parts the client uses.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct SessionInfo {
+    #[serde(default)]
+    pub id: String,
+    /// Unix seconds at which the service ends the session.
+    #[serde(default)]
+    pub expires_at: Option<i64>,
+}
+
+/// Events the server sends. Unknown types become [`ServerEvent::Unknown`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum ServerEvent {
+    Created(SessionInfo),
+    Updated(SessionInfo),
+    Closed,
+    InputTranscript { delta: String },
+    OutputTranscript { delta: String },
+    /// Decoded PCM16 at `sample_rate` with `channels` interleaved channels.
+    OutputAudio { samples: Vec<i16>, sample_rate: u32, channels: u16 },
+    Error(ServiceError),
+    Unknown(String),
+}
+
+/// Why a frame could not be understood. Never fatal: the caller warns and carries on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParseError(pub String);
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[derive(Deserialize)]
+struct RawEvent {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    session: Option<SessionInfo>,
+    #[serde(default)]
+    delta: Option<String>,
+    #[serde(default)]
+    sample_rate: Option<u32>,
+    #[serde(default)]
+    channels: Option<u16>,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    error: Option<ServiceError>,
+}
+
+/// Largest audio delta accepted (10 s at 24 kHz mono), so a hostile frame cannot balloon memory.
+const MAX_AUDIO_DELTA_BYTES: usize = 10 * SAMPLE_RATE as usize * 2;
+
+impl ServerEvent {
+    /// Parses one text (or binary UTF-8) frame.
+    pub fn parse(text: &str) -> Result<ServerEvent, ParseError> {
+        let raw: RawEvent = serde_json::from_str(text)
+            .map_err(|err| ParseError(format!("malformed server event: {err}")))?;
+        let delta = |raw: RawEvent| {
+            raw.delta
+                .ok_or_else(|| ParseError(format!("`{}` without `delta`", raw.kind)))
+        };
+        Ok(match raw.kind.as_str() {
+            "session.created" => ServerEvent::Created(raw.session.unwrap_or_default()),
+            "session.updated" => ServerEvent::Updated(raw.session.unwrap_or_default()),
+            "session.closed" => ServerEvent::Closed,
+            "session.input_transcript.delta" => ServerEvent::InputTranscript { delta: delta(raw)? },
+            "session.output_transcript.delta" => {
+                ServerEvent::OutputTranscript { delta: delta(raw)? }
+            }
+            "session.output_audio.delta" => {
+                if let Some(format) = raw.format.as_deref()
+                    && format != "pcm16"
+                {
+                    return Err(ParseError(format!("unsupported output audio format `{format}`")));
+                }
+                let sample_rate = raw.sample_rate.unwrap_or(SAMPLE_RATE);
+                let channels = raw.channels.unwrap_or(1);
+                if !(8_000..=192_000).contains(&sample_rate) || !(1..=8).contains(&channels) {
+                    return Err(ParseError(format!(
+                        "unsupported output audio: {sample_rate} Hz, {channels} channels"
+                    )));
+                }
+                let samples = decode_pcm16(&delta(raw)?)?;
+                ServerEvent::OutputAudio { samples, sample_rate, channels }
+            }
+            "error" => ServerEvent::Error(raw.error.unwrap_or_default()),
+            other => ServerEvent::Unknown(other.to_owned()),
+        })
+    }
+}
+
+/// Base64 of little-endian PCM16, as `audio`/`delta` fields carry it.
+pub fn encode_pcm16(samples: &[i16]) -> String {
+    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    BASE64.encode(bytes)
+}
+
+/// Inverse of [`encode_pcm16`], bounded and strict.
+pub fn decode_pcm16(text: &str) -> Result<Vec<i16>, ParseError> {
+    if text.len() / 4 * 3 > MAX_AUDIO_DELTA_BYTES {
+        return Err(ParseError(format!("audio delta of {} characters is too large", text.len())));
+    }
+    let bytes = BASE64
+        .decode(text)
+        .map_err(|err| ParseError(format!("invalid base64 audio: {err}")))?;
+    if bytes.len() % 2 != 0 {
+        return Err(ParseError("audio delta has an odd number of bytes".into()));
+    }
+    Ok(bytes
+        .chunks_exact(2)
+        .map(|pair| i16::from_le_bytes([pair[0], pair[1]]))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn update_keeps_explicit_nulls() {
+        let json = ClientEvent::Update(SessionConfig {
+            target_language: "es".into(),
+            transcription: None,
+            noise_reduction: Some(NoiseReduction { kind: NoiseReductionType::FarField }),
+        })
+        .to_json();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["type"], "session.update");
+        let audio = &value["session"]["audio"];
+        assert!(audio["input"]["transcription"].is_null());
+        assert!(audio["input"].as_object().unwrap().contains_key("transcription"));
+        assert_eq!(audio["input"]["noise_reduction"]["type"], "far_field");
+        assert_eq!(audio["output"]["language"], "es");
+    }
+
+    #[test]
+    fn append_round_trips_samples() {
+        let samples = vec![0, 1, -1, i16::MAX, i16::MIN, 1234];
+        let json = ClientEvent::Append(samples.clone()).to_json();
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(value["type"], "session.input_audio_buffer.append");
+        assert_eq!(decode_pcm16(value["audio"].as_str().unwrap()).unwrap(), samples);
+    }
+
+    #[test]
+    fn a_full_chunk_is_12800_base64_characters() {
+        assert_eq!(encode_pcm16(&[0; CHUNK_SAMPLES]).len(), 12_800);
+    }
+
+    #[test]
+    fn parses_every_server_event() {
+        let created = r#"{"type":"session.created","event_id":"ev_1","session":{"id":"sess_1","type":"translation","model":"m","expires_at":1779990000,"audio":{}}}"#;
+        assert_eq!(
+            ServerEvent::parse(created).unwrap(),
+            ServerEvent::Created(SessionInfo { id: "sess_1".into(), expires_at: Some(1779990000) })
+        );
+        assert_eq!(
+            ServerEvent::parse(r#"{"type":"session.output_transcript.delta","delta":"Buenos días","elapsed_ms":1600}"#).unwrap(),
+            ServerEvent::OutputTranscript { delta: "Buenos días".into() }
+        );
+        let audio = format!(
+            r#"{{"type":"session.output_audio.delta","delta":"{}","sample_rate":24000,"channels":1,"format":"pcm16"}}"#,
+            encode_pcm16(&[5, -5])
+        );
+        assert_eq!(
+            ServerEvent::parse(&audio).unwrap(),
+            ServerEvent::OutputAudio { samples: vec![5, -5], sample_rate: 24000, channels: 1 }
+        );
+        let error = r#"{"type":"error","error":{"type":"invalid_request_error","code":"invalid_api_key","message":"bad"}}"#;
+        match ServerEvent::parse(error).unwrap() {
+            ServerEvent::Error(err) => assert!(err.is_fatal()),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(ServerEvent::parse(r#"{"type":"session.closed"}"#).unwrap(), ServerEvent::Closed);
+        assert_eq!(
+            ServerEvent::parse(r#"{"type":"rate_limits.updated","x":1}"#).unwrap(),
+            ServerEvent::Unknown("rate_limits.updated".into())
+        );
+    }
+
+    #[test]
+    fn rejects_bad_frames_without_panicking() {
+        for bad in [
+            "",
+            "null",
+            "[]",
+            "{",
+            r#"{"type":5}"#,
+            r#"{"type":"session.output_audio.delta"}"#,
+            r#"{"type":"session.output_audio.delta","delta":"!!!"}"#,
+            r#"{"type":"session.output_audio.delta","delta":"AAEC"}"#,
+            r#"{"type":"session.output_audio.delta","delta":"AAAA","format":"g711"}"#,
+            r#"{"type":"session.output_audio.delta","delta":"AAAA","channels":0}"#,
+        ] {
+            assert!(ServerEvent::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
