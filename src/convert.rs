@@ -4,9 +4,9 @@
 //! its C API, since the Rust bindings only expose its configuration. The converter keeps its filter
 //! history between calls, so consecutive buffers join without clicks.
 
-use gst_audio::ffi;
 use gst::glib;
 use gst::glib::translate::{IntoGlibPtr, ToGlibPtr};
+use gst_audio::ffi;
 use std::ptr;
 
 /// Rate the engines expect.
@@ -60,7 +60,10 @@ impl EngineFormatConverter {
         };
         let raw = ptr::NonNull::new(raw)
             .ok_or_else(|| glib::bool_error!("cannot convert {:?} to 24 kHz mono", in_info))?;
-        Ok(Self { raw, in_info: in_info.clone() })
+        Ok(Self {
+            raw,
+            in_info: in_info.clone(),
+        })
     }
 
     /// The input format this converter was made for.
@@ -120,7 +123,11 @@ impl EngineFormatConverter {
             let ok = ffi::gst_audio_converter_samples(
                 self.raw.as_ptr(),
                 ffi::GST_AUDIO_CONVERTER_FLAG_NONE,
-                if input.is_null() { ptr::null_mut() } else { in_ptrs.as_mut_ptr() },
+                if input.is_null() {
+                    ptr::null_mut()
+                } else {
+                    in_ptrs.as_mut_ptr()
+                },
                 in_frames,
                 out_ptrs.as_mut_ptr(),
                 out_frames,
@@ -145,7 +152,9 @@ mod tests {
     use super::*;
 
     fn info(format: gst_audio::AudioFormat, rate: u32, channels: u32) -> gst_audio::AudioInfo {
-        gst_audio::AudioInfo::builder(format, rate, channels).build().unwrap()
+        gst_audio::AudioInfo::builder(format, rate, channels)
+            .build()
+            .unwrap()
     }
 
     /// Signal-to-noise ratio of `got` against a least-squares fitted sine of `freq` Hz.
@@ -177,8 +186,8 @@ mod tests {
     #[test]
     fn stereo_f32_48k_sine_converts_with_60db_snr_across_buffers() {
         gst::init().unwrap();
-        let mut conv = EngineFormatConverter::new(&info(gst_audio::AudioFormat::F32le, 48_000, 2))
-            .unwrap();
+        let mut conv =
+            EngineFormatConverter::new(&info(gst_audio::AudioFormat::F32le, 48_000, 2)).unwrap();
         let mut out = Vec::new();
         let total = 48_000 * 2;
         // Odd buffer sizes so that buffer boundaries fall everywhere in the filter.
@@ -189,7 +198,8 @@ mod tests {
             }
             let frames: Vec<u8> = (n..(n + size).min(total))
                 .flat_map(|i| {
-                    let v = (0.5 * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 48_000.0).sin())
+                    let v = (0.5
+                        * (2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 48_000.0).sin())
                         as f32;
                     [v.to_le_bytes(), v.to_le_bytes()].concat()
                 })
@@ -199,9 +209,16 @@ mod tests {
         }
         out.extend(conv.drain());
         // One second at 48 kHz is one second at 24 kHz, give or take the filter's edge.
-        assert!((out.len() as i64 - 48_000).abs() <= 64, "{} samples", out.len());
+        assert!(
+            (out.len() as i64 - 48_000).abs() <= 64,
+            "{} samples",
+            out.len()
+        );
         let peak = out.iter().map(|s| s.unsigned_abs()).max().unwrap();
-        assert!((16_000..=16_600).contains(&peak), "peak {peak} (expected 0.5 full scale)");
+        assert!(
+            (16_000..=16_600).contains(&peak),
+            "peak {peak} (expected 0.5 full scale)"
+        );
         // Judge the steady state, away from the filter's start-up.
         let snr = sine_snr_db(&out[2_000..46_000], 1000.0, 24_000.0);
         assert!(snr >= 60.0, "SNR {snr:.1} dB");

@@ -1,11 +1,25 @@
 //! `realtimetranslate`: live speech translation for GStreamer.
-#![allow(clippy::new_without_default)]
+//!
+//! Any raw audio goes in; it is converted to 24 kHz mono PCM16, streamed over a WebSocket to a
+//! realtime translation engine, and the translated speech comes out on `src` and timed subtitles
+//! on `subtitle_src` (the source transcript on `source_subtitle_src`).
 
 use gst::glib;
 
 pub mod convert;
+pub mod local_engine;
+pub mod pad_queue;
 pub mod protocol;
+pub mod realtimetranslate;
+pub mod runtime;
+pub mod secret;
+pub mod session;
 pub mod timeline;
+pub mod tls;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    realtimetranslate::register(plugin)
+}
 
 gst::plugin_define!(
     realtimetranslate,
@@ -18,7 +32,3 @@ gst::plugin_define!(
     env!("CARGO_PKG_REPOSITORY"),
     env!("BUILD_REL_DATE")
 );
-
-fn plugin_init(_plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    Ok(())
-}

@@ -141,7 +141,10 @@ impl Timeline {
 
     /// Moves the write head to `to` and returns the output in between.
     pub fn advance(&mut self, to: u64) -> Emitted {
-        let mut emitted = Emitted { start: self.written, ..Default::default() };
+        let mut emitted = Emitted {
+            start: self.written,
+            ..Default::default()
+        };
         if to <= self.written {
             return emitted;
         }
@@ -160,8 +163,12 @@ impl Timeline {
         }
         self.written = to;
         let speech_end = self.speech_end();
-        emitted.cues.extend(self.translated.poll(self.written, speech_end));
-        emitted.source_cues.extend(self.source.poll(self.written, self.written));
+        emitted
+            .cues
+            .extend(self.translated.poll(self.written, speech_end));
+        emitted
+            .source_cues
+            .extend(self.source.poll(self.written, self.written));
         emitted
     }
 
@@ -199,7 +206,11 @@ struct CueBuilder {
 
 impl CueBuilder {
     fn new(settings: CueSettings) -> Self {
-        Self { settings, open: None, last_end: 0 }
+        Self {
+            settings,
+            open: None,
+            last_end: 0,
+        }
     }
 
     fn max_chars(&self) -> usize {
@@ -241,10 +252,17 @@ impl CueBuilder {
             }
             // A cue too long to show is cut at the last space that fits; the rest starts the next.
             let max_chars = self.max_chars();
-            while self.open.as_ref().is_some_and(|o| o.text.chars().count() > max_chars) {
+            while self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.text.chars().count() > max_chars)
+            {
                 let open = self.open.as_mut().expect("checked");
                 let limit = char_boundary(&open.text, max_chars);
-                let cut = open.text[..limit].rfind(' ').filter(|&i| i > 0).unwrap_or(limit);
+                let cut = open.text[..limit]
+                    .rfind(' ')
+                    .filter(|&i| i > 0)
+                    .unwrap_or(limit);
                 let rest = open.text[cut..].trim_start().to_owned();
                 open.text.truncate(cut);
                 closed.extend(self.close());
@@ -266,7 +284,11 @@ impl CueBuilder {
 
     fn poll(&mut self, written: u64, speech_end: u64) -> Option<Cue> {
         let open = self.open.as_ref()?;
-        let wait = if open.sentence_done { self.settings.sentence_grace } else { self.settings.idle };
+        let wait = if open.sentence_done {
+            self.settings.sentence_grace
+        } else {
+            self.settings.idle
+        };
         if written >= speech_end && written >= open.last_activity + wait {
             return self.close();
         }
@@ -286,18 +308,29 @@ impl CueBuilder {
         if text.is_empty() {
             return None;
         }
-        let end = open.speech_until.max(open.start + self.settings.min_duration);
+        let end = open
+            .speech_until
+            .max(open.start + self.settings.min_duration);
         self.last_end = end;
-        Some(Cue { start: open.start, end, text })
+        Some(Cue {
+            start: open.start,
+            end,
+            text,
+        })
     }
 }
 
 fn ends_sentence(text: &str) -> bool {
-    matches!(text.trim_end().chars().last(), Some('.' | '!' | '?' | '…' | '。' | '！' | '？'))
+    matches!(
+        text.trim_end().chars().last(),
+        Some('.' | '!' | '?' | '…' | '。' | '！' | '？')
+    )
 }
 
 fn char_boundary(text: &str, chars: usize) -> usize {
-    text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i)
+    text.char_indices()
+        .nth(chars)
+        .map_or(text.len(), |(i, _)| i)
 }
 
 /// Greedy word wrap; a word longer than a line stands on its own line.
@@ -382,7 +415,14 @@ mod tests {
         assert!(out.cues.is_empty());
         assert_eq!(t.text_hold(), 1000);
         let out = t.advance(49_000 + 300 * MS);
-        assert_eq!(out.cues, vec![Cue { start: 1000, end: 49_000, text: "Buenos días.".into() }]);
+        assert_eq!(
+            out.cues,
+            vec![Cue {
+                start: 1000,
+                end: 49_000,
+                text: "Buenos días.".into()
+            }]
+        );
         assert_eq!(t.text_hold(), t.written());
     }
 
@@ -393,7 +433,14 @@ mod tests {
         let out = t.advance(1199 * MS);
         assert!(out.cues.is_empty());
         let out = t.advance(1200 * MS);
-        assert_eq!(out.cues, vec![Cue { start: 0, end: 1000 * MS, text: "hola".into() }]);
+        assert_eq!(
+            out.cues,
+            vec![Cue {
+                start: 0,
+                end: 1000 * MS,
+                text: "hola".into()
+            }]
+        );
     }
 
     #[test]
@@ -402,7 +449,14 @@ mod tests {
         t.push_text("Uno.");
         t.advance(10);
         let closed = t.push_text(" Dos.");
-        assert_eq!(closed, vec![Cue { start: 0, end: 1000 * MS, text: "Uno.".into() }]);
+        assert_eq!(
+            closed,
+            vec![Cue {
+                start: 0,
+                end: 1000 * MS,
+                text: "Uno.".into()
+            }]
+        );
         let out = t.finish();
         assert_eq!(out.cues[0].start, 1000 * MS);
         assert_eq!(out.cues[0].text, "Dos.");
@@ -417,11 +471,19 @@ mod tests {
         for cue in &closed {
             let lines: Vec<&str> = cue.text.lines().collect();
             assert!(lines.len() <= 2, "{:?}", cue.text);
-            assert!(lines.iter().all(|l| l.chars().count() <= 42 && !l.ends_with(' ')));
+            assert!(
+                lines
+                    .iter()
+                    .all(|l| l.chars().count() <= 42 && !l.ends_with(' '))
+            );
             assert!(cue.text.split_whitespace().all(|w| w == "palabra"));
         }
         let out = t.finish();
-        let total: usize = closed.iter().chain(&out.cues).map(|c| c.text.split_whitespace().count()).sum();
+        let total: usize = closed
+            .iter()
+            .chain(&out.cues)
+            .map(|c| c.text.split_whitespace().count())
+            .sum();
         assert_eq!(total, 30);
     }
 
@@ -441,6 +503,13 @@ mod tests {
         t.advance(500);
         t.push_source_text("good morning. ");
         let out = t.advance(500 + 300 * MS);
-        assert_eq!(out.source_cues, vec![Cue { start: 500, end: 500 + 1000 * MS, text: "good morning.".into() }]);
+        assert_eq!(
+            out.source_cues,
+            vec![Cue {
+                start: 500,
+                end: 500 + 1000 * MS,
+                text: "good morning.".into()
+            }]
+        );
     }
 }

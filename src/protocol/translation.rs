@@ -143,10 +143,18 @@ pub enum ServerEvent {
     Created(SessionInfo),
     Updated(SessionInfo),
     Closed,
-    InputTranscript { delta: String },
-    OutputTranscript { delta: String },
+    InputTranscript {
+        delta: String,
+    },
+    OutputTranscript {
+        delta: String,
+    },
     /// Decoded PCM16 at `sample_rate` with `channels` interleaved channels.
-    OutputAudio { samples: Vec<i16>, sample_rate: u32, channels: u16 },
+    OutputAudio {
+        samples: Vec<i16>,
+        sample_rate: u32,
+        channels: u16,
+    },
     Error(ServiceError),
     Unknown(String),
 }
@@ -203,7 +211,9 @@ impl ServerEvent {
                 if let Some(format) = raw.format.as_deref()
                     && format != "pcm16"
                 {
-                    return Err(ParseError(format!("unsupported output audio format `{format}`")));
+                    return Err(ParseError(format!(
+                        "unsupported output audio format `{format}`"
+                    )));
                 }
                 let sample_rate = raw.sample_rate.unwrap_or(SAMPLE_RATE);
                 let channels = raw.channels.unwrap_or(1);
@@ -213,7 +223,11 @@ impl ServerEvent {
                     )));
                 }
                 let samples = decode_pcm16(&delta(raw)?)?;
-                ServerEvent::OutputAudio { samples, sample_rate, channels }
+                ServerEvent::OutputAudio {
+                    samples,
+                    sample_rate,
+                    channels,
+                }
             }
             "error" => ServerEvent::Error(raw.error.unwrap_or_default()),
             other => ServerEvent::Unknown(other.to_owned()),
@@ -230,7 +244,10 @@ pub fn encode_pcm16(samples: &[i16]) -> String {
 /// Inverse of [`encode_pcm16`], bounded and strict.
 pub fn decode_pcm16(text: &str) -> Result<Vec<i16>, ParseError> {
     if text.len() / 4 * 3 > MAX_AUDIO_DELTA_BYTES {
-        return Err(ParseError(format!("audio delta of {} characters is too large", text.len())));
+        return Err(ParseError(format!(
+            "audio delta of {} characters is too large",
+            text.len()
+        )));
     }
     let bytes = BASE64
         .decode(text)
@@ -253,14 +270,21 @@ mod tests {
         let json = ClientEvent::Update(SessionConfig {
             target_language: "es".into(),
             transcription: None,
-            noise_reduction: Some(NoiseReduction { kind: NoiseReductionType::FarField }),
+            noise_reduction: Some(NoiseReduction {
+                kind: NoiseReductionType::FarField,
+            }),
         })
         .to_json();
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["type"], "session.update");
         let audio = &value["session"]["audio"];
         assert!(audio["input"]["transcription"].is_null());
-        assert!(audio["input"].as_object().unwrap().contains_key("transcription"));
+        assert!(
+            audio["input"]
+                .as_object()
+                .unwrap()
+                .contains_key("transcription")
+        );
         assert_eq!(audio["input"]["noise_reduction"]["type"], "far_field");
         assert_eq!(audio["output"]["language"], "es");
     }
@@ -271,7 +295,10 @@ mod tests {
         let json = ClientEvent::Append(samples.clone()).to_json();
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["type"], "session.input_audio_buffer.append");
-        assert_eq!(decode_pcm16(value["audio"].as_str().unwrap()).unwrap(), samples);
+        assert_eq!(
+            decode_pcm16(value["audio"].as_str().unwrap()).unwrap(),
+            samples
+        );
     }
 
     #[test]
@@ -284,7 +311,10 @@ mod tests {
         let created = r#"{"type":"session.created","event_id":"ev_1","session":{"id":"sess_1","type":"translation","model":"m","expires_at":1779990000,"audio":{}}}"#;
         assert_eq!(
             ServerEvent::parse(created).unwrap(),
-            ServerEvent::Created(SessionInfo { id: "sess_1".into(), expires_at: Some(1779990000) })
+            ServerEvent::Created(SessionInfo {
+                id: "sess_1".into(),
+                expires_at: Some(1779990000)
+            })
         );
         assert_eq!(
             ServerEvent::parse(r#"{"type":"session.output_transcript.delta","delta":"Buenos días","elapsed_ms":1600}"#).unwrap(),
@@ -296,14 +326,21 @@ mod tests {
         );
         assert_eq!(
             ServerEvent::parse(&audio).unwrap(),
-            ServerEvent::OutputAudio { samples: vec![5, -5], sample_rate: 24000, channels: 1 }
+            ServerEvent::OutputAudio {
+                samples: vec![5, -5],
+                sample_rate: 24000,
+                channels: 1
+            }
         );
         let error = r#"{"type":"error","error":{"type":"invalid_request_error","code":"invalid_api_key","message":"bad"}}"#;
         match ServerEvent::parse(error).unwrap() {
             ServerEvent::Error(err) => assert!(err.is_fatal()),
             other => panic!("{other:?}"),
         }
-        assert_eq!(ServerEvent::parse(r#"{"type":"session.closed"}"#).unwrap(), ServerEvent::Closed);
+        assert_eq!(
+            ServerEvent::parse(r#"{"type":"session.closed"}"#).unwrap(),
+            ServerEvent::Closed
+        );
         assert_eq!(
             ServerEvent::parse(r#"{"type":"rate_limits.updated","x":1}"#).unwrap(),
             ServerEvent::Unknown("rate_limits.updated".into())

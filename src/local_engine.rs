@@ -1,0 +1,34 @@
+//! `backend=local`: the offline engine (PocketSphinx → Apertium → eSpeak NG) served in-process.
+//!
+//! The first element that needs it starts one loopback server on the shared runtime; every later
+//! session in the process reuses it. The element then talks to it exactly as to the cloud service,
+//! so there is one code path.
+
+/// URL of the in-process offline server, starting it on first use.
+#[cfg(feature = "local-engine")]
+pub async fn url() -> Result<String, String> {
+    use realtimetranslate_server::engine::offline::OfflineEngineFactory;
+    use realtimetranslate_server::{Server, ServerConfig};
+    use std::sync::Arc;
+    static URL: tokio::sync::OnceCell<Result<String, String>> = tokio::sync::OnceCell::const_new();
+    URL.get_or_init(|| async {
+        // Loading models and warming the recogniser up is CPU work: keep it off the I/O workers.
+        let factory = tokio::task::spawn_blocking(OfflineEngineFactory::new)
+            .await
+            .map_err(|err| format!("offline engine start-up failed: {err}"))??;
+        let config = ServerConfig::new(Arc::new(factory));
+        let server = Server::bind(([127, 0, 0, 1], 0).into(), config)
+            .await
+            .map_err(|err| format!("cannot open the local engine's port: {err}"))?;
+        let url = server.url();
+        tokio::spawn(server.serve());
+        Ok(url)
+    })
+    .await
+    .clone()
+}
+
+#[cfg(not(feature = "local-engine"))]
+pub async fn url() -> Result<String, String> {
+    Err("this build of realtimetranslate has no local engine (feature `local-engine`)".into())
+}

@@ -1,0 +1,158 @@
+//! The queue in front of each src pad, drained by that pad's own task.
+//!
+//! Each src pad pushes from its own thread, so a downstream branch without a `queue` cannot
+//! deadlock another branch, and a slow or unlinked text branch never stalls the audio.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+/// What a pad task pushes.
+#[derive(Debug)]
+pub enum Item {
+    Event(gst::Event),
+    /// A buffer and when the translated chunks in it arrived from the server (for statistics).
+    Buffer(gst::Buffer, Vec<Instant>),
+}
+
+#[derive(Debug)]
+struct Inner {
+    items: VecDeque<Item>,
+    flushing: bool,
+    /// Result of the latest push downstream.
+    flow: Result<gst::FlowSuccess, gst::FlowError>,
+}
+
+/// A bounded queue with a flushing flag that wakes every waiter.
+#[derive(Debug)]
+pub struct PadQueue {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+    capacity: usize,
+}
+
+impl PadQueue {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                items: VecDeque::new(),
+                flushing: true,
+                flow: Ok(gst::FlowSuccess::Ok),
+            }),
+            changed: Condvar::new(),
+            capacity,
+        }
+    }
+
+    /// Adds an item, waiting for room while the queue is full (backpressure from downstream).
+    /// Fails with the pad's last fatal flow result, or `Flushing`.
+    pub fn push_blocking(&self, item: Item) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut inner = self.inner.lock().unwrap();
+        while !inner.flushing && inner.items.len() >= self.capacity {
+            inner = self.changed.wait(inner).unwrap();
+        }
+        if inner.flushing {
+            return Err(gst::FlowError::Flushing);
+        }
+        inner.items.push_back(item);
+        self.changed.notify_all();
+        inner.flow
+    }
+
+    /// Adds an item without waiting; when full, GAP events are dropped (they are advisory and the
+    /// next one covers the same span), anything else is kept.
+    pub fn push_nowait(&self, item: Item) {
+        let mut inner = self.inner.lock().unwrap();
+        if inner.flushing {
+            return;
+        }
+        let is_gap = matches!(&item, Item::Event(e) if e.type_() == gst::EventType::Gap);
+        if is_gap && inner.items.len() >= self.capacity {
+            return;
+        }
+        inner.items.push_back(item);
+        self.changed.notify_all();
+    }
+
+    /// Takes the next item, waiting for one; `None` once flushing.
+    pub fn pop(&self) -> Option<Item> {
+        let mut inner = self.inner.lock().unwrap();
+        loop {
+            if inner.flushing {
+                return None;
+            }
+            if let Some(item) = inner.items.pop_front() {
+                self.changed.notify_all();
+                return Some(item);
+            }
+            inner = self.changed.wait(inner).unwrap();
+        }
+    }
+
+    /// Records the result of a push downstream, returned to the next producer.
+    pub fn set_flow(&self, flow: Result<gst::FlowSuccess, gst::FlowError>) {
+        self.inner.lock().unwrap().flow = flow;
+    }
+
+    /// Flushing drops everything queued and wakes every waiter; clearing it makes the queue
+    /// usable again with a fresh flow state.
+    pub fn set_flushing(&self, flushing: bool) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.flushing = flushing;
+        inner.items.clear();
+        if !flushing {
+            inner.flow = Ok(gst::FlowSuccess::Ok);
+        }
+        self.changed.notify_all();
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap().items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn flushing_wakes_a_blocked_producer_and_consumer() {
+        gst::init().unwrap();
+        let queue = Arc::new(PadQueue::new(1));
+        queue.set_flushing(false);
+        queue
+            .push_blocking(Item::Event(gst::event::Eos::new()))
+            .unwrap();
+        let producer = {
+            let queue = queue.clone();
+            std::thread::spawn(move || queue.push_blocking(Item::Event(gst::event::Eos::new())))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !producer.is_finished(),
+            "a full queue makes the producer wait"
+        );
+        queue.set_flushing(true);
+        assert_eq!(producer.join().unwrap(), Err(gst::FlowError::Flushing));
+        assert!(queue.pop().is_none());
+    }
+
+    #[test]
+    fn gaps_are_dropped_when_full_but_buffers_are_kept() {
+        gst::init().unwrap();
+        let queue = PadQueue::new(1);
+        queue.set_flushing(false);
+        let gap = || Item::Event(gst::event::Gap::builder(gst::ClockTime::ZERO).build());
+        queue.push_nowait(gap());
+        queue.push_nowait(gap());
+        assert_eq!(queue.len(), 1);
+        queue.push_nowait(Item::Buffer(gst::Buffer::new(), Vec::new()));
+        assert_eq!(queue.len(), 2);
+    }
+}

@@ -1,0 +1,1263 @@
+//! The element: pads, properties, the streaming thread, and the session's callbacks.
+//!
+//! Threads: the sink pad's streaming thread converts and chunks input and advances the output
+//! timeline; the session task (tokio) queues translations into the timeline; each src pad pushes
+//! from its own task. Lock order: `settings` → `state` → `shared.output`; no lock is held across
+//! a push, a wait, or posting a message.
+
+use super::output::{Output, PadItems, samples_to_time, time_to_samples};
+use super::settings::{self, Settings, invalid_language_message, is_valid_language};
+use super::{Backend, NoiseReduction, Pacing};
+use crate::convert::EngineFormatConverter;
+use crate::pad_queue::{Item, PadQueue};
+use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
+use crate::secret::ApiKey;
+use crate::session::{Session, SessionError, SessionEvent};
+use gst::glib;
+use gst::prelude::*;
+use gst::subclass::prelude::*;
+use once_cell::sync::Lazy;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
+    gst::DebugCategory::new(
+        "realtimetranslate",
+        gst::DebugColorFlags::empty(),
+        Some("Realtime speech translation"),
+    )
+});
+
+/// A jump in input timestamps larger than this is a gap the engine must hear as silence.
+const GAP_TOLERANCE: gst::ClockTime = gst::ClockTime::from_mseconds(40);
+/// Non-live input is fed this much ahead of the clock so the output reaches synchronised sinks
+/// in time.
+const PACING_HEADROOM: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+/// At most one warning message on the bus per this interval (every one is still logged).
+const WARNING_INTERVAL: Duration = Duration::from_secs(10);
+/// Audio buffers queued before the src pad: ~1 s of output, then the streaming thread waits.
+const AUDIO_QUEUE_ITEMS: usize = 32;
+const TEXT_QUEUE_ITEMS: usize = 256;
+/// Output-delay samples kept for the statistics.
+const DELAY_SAMPLES: usize = 10_000;
+
+/// How the current session stands, for the EOS drain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionEnd {
+    Running,
+    Finished,
+    Failed,
+    Cancelled,
+}
+
+/// What the session callbacks and the pad tasks share with the streaming thread.
+struct Shared {
+    output: Mutex<Output>,
+    audio: PadQueue,
+    text: PadQueue,
+    source_text: PadQueue,
+    session_end: Mutex<SessionEnd>,
+    session_end_changed: Condvar,
+    /// Bumped on every new session: callbacks of an older one are ignored.
+    generation: AtomicU64,
+    /// Microseconds from a translated chunk's arrival to its buffer leaving `src`.
+    delays: Mutex<Vec<u64>>,
+    last_warning: Mutex<Option<Instant>>,
+}
+
+impl Shared {
+    fn queues(&self) -> [&PadQueue; 3] {
+        [&self.audio, &self.text, &self.source_text]
+    }
+
+    fn set_flushing(&self, flushing: bool) {
+        for queue in self.queues() {
+            queue.set_flushing(flushing);
+        }
+    }
+
+    fn set_session_end(&self, end: SessionEnd) {
+        *self.session_end.lock().unwrap() = end;
+        self.session_end_changed.notify_all();
+    }
+
+    fn push_text_items(&self, items: PadItems) {
+        for item in items.text {
+            self.text.push_nowait(item);
+        }
+        for item in items.source_text {
+            self.source_text.push_nowait(item);
+        }
+    }
+}
+
+/// Per-stream state, created at READY→PAUSED and dropped at PAUSED→READY.
+struct State {
+    session: Option<Session>,
+    converter: Option<EngineFormatConverter>,
+    /// The outgoing chunk being filled.
+    chunk: Vec<i16>,
+    segment: gst::FormattedSegment<gst::ClockTime>,
+    /// End of the input so far: where the next buffer should start.
+    next_pts: Option<gst::ClockTime>,
+    upstream_live: Option<bool>,
+    latency_samples: u64,
+    dropped_chunks: u64,
+}
+
+impl State {
+    /// Appends engine-format samples to the outgoing stream, sending every full 200 ms chunk.
+    fn send(&mut self, samples: &[i16]) -> Result<(), ()> {
+        self.chunk.extend_from_slice(samples);
+        let mut result = Ok(());
+        while self.chunk.len() >= CHUNK_SAMPLES {
+            let rest = self.chunk.split_off(CHUNK_SAMPLES);
+            let chunk = std::mem::replace(&mut self.chunk, rest);
+            if let Some(session) = &self.session
+                && session.send_audio(chunk).is_err()
+            {
+                self.dropped_chunks += 1;
+                result = Err(());
+            }
+        }
+        result
+    }
+
+    fn send_silence(&mut self, duration: gst::ClockTime) -> Result<(), ()> {
+        let samples = time_to_samples(duration) as usize;
+        // A single call for hours of silence would allocate it all: cap it (the engine only
+        // needs to hear that time passed; a very long gap is rare and bounded here to 10 min).
+        let samples = samples.min(600 * SAMPLE_RATE as usize);
+        self.send(&vec![0; samples])
+    }
+}
+
+pub struct RealtimeTranslate {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
+    subtitle_srcpad: gst::Pad,
+    source_subtitle_srcpad: gst::Pad,
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    shared: Arc<Shared>,
+    /// The pacing wait in progress, so that a flush or a stop can cut it short.
+    pacing_wait: Mutex<Option<gst::SingleShotClockId>>,
+}
+
+impl RealtimeTranslate {
+    fn queue_for(&self, pad: &gst::Pad) -> &PadQueue {
+        if pad == &self.srcpad {
+            &self.shared.audio
+        } else if pad == &self.subtitle_srcpad {
+            &self.shared.text
+        } else {
+            &self.shared.source_text
+        }
+    }
+
+    fn src_pads(&self) -> [&gst::Pad; 3] {
+        [
+            &self.srcpad,
+            &self.subtitle_srcpad,
+            &self.source_subtitle_srcpad,
+        ]
+    }
+
+    /// One iteration of a src pad's task: push the next queued item.
+    fn pad_loop(&self, pad: &gst::Pad) {
+        let queue = self.queue_for(pad);
+        let Some(item) = queue.pop() else {
+            let _ = pad.pause_task();
+            return;
+        };
+        match item {
+            Item::Buffer(buffer, arrivals) => {
+                let flow = pad.push(buffer);
+                if !arrivals.is_empty() {
+                    let now = Instant::now();
+                    let mut delays = self.shared.delays.lock().unwrap();
+                    for at in arrivals {
+                        if delays.len() >= DELAY_SAMPLES {
+                            delays.remove(0);
+                        }
+                        delays.push(now.duration_since(at).as_micros() as u64);
+                    }
+                }
+                if let Err(err) = flow {
+                    gst::debug!(CAT, obj = pad, "push returned {err:?}");
+                }
+                queue.set_flow(flow);
+            }
+            Item::Event(event) => {
+                let eos = event.type_() == gst::EventType::Eos;
+                pad.push_event(event);
+                if eos {
+                    let _ = pad.pause_task();
+                }
+            }
+        }
+    }
+
+    fn start_task(&self, pad: &gst::Pad) -> Result<(), gst::LoggableError> {
+        let element = self.obj().downgrade();
+        let pad_weak = pad.downgrade();
+        pad.start_task(move || {
+            let (Some(element), Some(pad)) = (element.upgrade(), pad_weak.upgrade()) else {
+                return;
+            };
+            element.imp().pad_loop(&pad);
+        })
+        .map_err(|err| gst::loggable_error!(CAT, "cannot start task: {err}"))
+    }
+
+    fn src_activate_mode(
+        &self,
+        pad: &gst::Pad,
+        mode: gst::PadMode,
+        active: bool,
+    ) -> Result<(), gst::LoggableError> {
+        if mode != gst::PadMode::Push {
+            return Err(gst::loggable_error!(CAT, "only push mode is supported"));
+        }
+        if active {
+            self.queue_for(pad).set_flushing(false);
+            self.start_task(pad)
+        } else {
+            self.queue_for(pad).set_flushing(true);
+            pad.stop_task()
+                .map_err(|err| gst::loggable_error!(CAT, "cannot stop task: {err}"))
+        }
+    }
+
+    /// Posts a warning on the bus, at most once per [`WARNING_INTERVAL`]; always logs it.
+    fn warn(&self, text: &str) {
+        gst::warning!(CAT, imp = self, "{text}");
+        let mut last = self.shared.last_warning.lock().unwrap();
+        if last.is_some_and(|at| at.elapsed() < WARNING_INTERVAL) {
+            return;
+        }
+        *last = Some(Instant::now());
+        drop(last);
+        gst::element_imp_warning!(self, gst::StreamError::Failed, ("{}", text));
+    }
+
+    /// Opens a new session for the current settings and makes it the one callbacks listen to.
+    fn start_session(&self, state: &mut State) -> Result<(), String> {
+        let params = self.settings.lock().unwrap().session_params()?;
+        let generation = self.shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        self.shared.set_session_end(SessionEnd::Running);
+        let element = self.obj().downgrade();
+        let callback = Arc::new(move |event: SessionEvent| {
+            if let Some(element) = element.upgrade() {
+                element.imp().on_session_event(generation, event);
+            }
+        });
+        state.session = Some(Session::start(params, callback));
+        Ok(())
+    }
+
+    fn on_session_event(&self, generation: u64, event: SessionEvent) {
+        if self.shared.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        match event {
+            SessionEvent::Connected {
+                session_id,
+                expires_at,
+            } => {
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "session {session_id} open, expires at {expires_at:?}"
+                );
+                self.post_connection_message("connected", Some(&session_id));
+            }
+            SessionEvent::OutputAudio {
+                samples,
+                sample_rate,
+                channels,
+            } => {
+                let samples = if sample_rate == SAMPLE_RATE && channels == 1 {
+                    samples
+                } else {
+                    resample_to_engine_format(&samples, sample_rate, channels)
+                };
+                let mut output = self.shared.output.lock().unwrap();
+                output.timeline.push_audio(&samples, Instant::now());
+            }
+            SessionEvent::OutputTranscript(delta) => {
+                gst::debug!(CAT, imp = self, "translated text {delta:?}");
+                let mut output = self.shared.output.lock().unwrap();
+                let cues = output.timeline.push_text(&delta);
+                let items = output.cue_items(&cues, false);
+                for item in items {
+                    self.shared.text.push_nowait(item);
+                }
+            }
+            SessionEvent::InputTranscript(delta) => {
+                gst::debug!(CAT, imp = self, "source text {delta:?}");
+                let mut output = self.shared.output.lock().unwrap();
+                let cues = output.timeline.push_source_text(&delta);
+                let items = output.cue_items(&cues, true);
+                for item in items {
+                    self.shared.source_text.push_nowait(item);
+                }
+            }
+            SessionEvent::Warning(text) => self.warn(&text),
+            SessionEvent::Finished => {
+                gst::info!(CAT, imp = self, "session finished");
+                self.shared.set_session_end(SessionEnd::Finished);
+            }
+            SessionEvent::Failed(err) => {
+                gst::error!(CAT, imp = self, "{err}");
+                self.post_connection_message("failed", None);
+                match &err {
+                    SessionError::Authentication(_) => gst::element_imp_error!(
+                        self,
+                        gst::LibraryError::Settings,
+                        ("Authentication failed: check the api-key property or OPENAI_API_KEY"),
+                        ["{}", err]
+                    ),
+                    SessionError::Connection(_) => gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::OpenReadWrite,
+                        ("Cannot reach the translation service: {}", err),
+                        ["{}", err]
+                    ),
+                    SessionError::Refused(_) | SessionError::Closed(_) => gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::Failed,
+                        ("The translation service ended the session: {}", err),
+                        ["{}", err]
+                    ),
+                }
+                self.shared.set_session_end(SessionEnd::Failed);
+                // Wake a streaming thread waiting on a full queue: the stream cannot go on.
+                self.shared.audio.set_flow(Err(gst::FlowError::Error));
+            }
+        }
+    }
+
+    fn post_connection_message(&self, status: &str, session_id: Option<&str>) {
+        let structure = gst::Structure::builder("realtimetranslate/connection")
+            .field("status", status)
+            .field_if_some("session-id", session_id)
+            .build();
+        let _ = self.obj().post_message(
+            gst::message::Element::builder(structure)
+                .src(&*self.obj())
+                .build(),
+        );
+    }
+
+    fn failed(&self) -> bool {
+        *self.shared.session_end.lock().unwrap() == SessionEnd::Failed
+    }
+
+    /// For non-live input paced to the clock: waits until this buffer is due.
+    fn pace(&self, pts: Option<gst::ClockTime>) {
+        let (clock, target) = {
+            let settings = self.settings.lock().unwrap();
+            if settings.pacing != Pacing::Realtime {
+                return;
+            }
+            let state = self.state.lock().unwrap();
+            let Some(state) = state.as_ref() else { return };
+            if state.upstream_live != Some(false)
+                || self.obj().current_state() != gst::State::Playing
+            {
+                return;
+            }
+            let (Some(pts), Some(clock), Some(base_time)) =
+                (pts, self.obj().clock(), self.obj().base_time())
+            else {
+                return;
+            };
+            let Some(running_time) = state.segment.to_running_time(pts) else {
+                return;
+            };
+            let ahead = samples_to_time(state.latency_samples) + PACING_HEADROOM;
+            (clock, base_time + running_time.saturating_sub(ahead))
+        };
+        if clock.time() >= target {
+            return;
+        }
+        let id = clock.new_single_shot_id(target);
+        *self.pacing_wait.lock().unwrap() = Some(id.clone());
+        let _ = id.wait();
+        *self.pacing_wait.lock().unwrap() = None;
+    }
+
+    fn cancel_waits(&self) {
+        if let Some(id) = self.pacing_wait.lock().unwrap().take() {
+            id.unschedule();
+        }
+        let mut end = self.shared.session_end.lock().unwrap();
+        if *end == SessionEnd::Running {
+            *end = SessionEnd::Cancelled;
+        }
+        self.shared.session_end_changed.notify_all();
+    }
+
+    fn upstream_is_live(&self) -> bool {
+        let mut query = gst::query::Latency::new();
+        self.sinkpad.peer_query(&mut query) && query.result().0
+    }
+
+    fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
+        if self.failed() {
+            return Err(gst::FlowError::Error);
+        }
+        let needs_liveness = self
+            .state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|s| s.upstream_live.is_none());
+        if needs_liveness {
+            let live = self.upstream_is_live();
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.upstream_live = Some(live);
+            }
+        }
+        self.pace(buffer.pts());
+
+        let audio = {
+            let mut state = self.state.lock().unwrap();
+            let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
+            let Some(converter) = state.converter.as_mut() else {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("No caps before the first buffer")
+                );
+                return Err(gst::FlowError::NotNegotiated);
+            };
+            let rate = converter.in_info().rate() as u64;
+            let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
+            let frames = (map.len() / converter.in_info().bpf() as usize) as u64;
+            let duration = gst::ClockTime::from_nseconds(
+                (frames as u128 * 1_000_000_000 / rate as u128) as u64,
+            );
+            let converted = converter.convert(&map);
+            drop(map);
+            let pts = buffer
+                .pts()
+                .or(state.next_pts)
+                .unwrap_or_else(|| state.segment.start().unwrap_or(gst::ClockTime::ZERO));
+
+            let mut output = self.shared.output.lock().unwrap();
+            let origin = *output.origin.get_or_insert(pts);
+            let expected = *state.next_pts.get_or_insert(pts);
+            let mut congested = false;
+            if pts > expected + GAP_TOLERANCE {
+                gst::debug!(
+                    CAT,
+                    imp = self,
+                    "input gap of {}: sending silence",
+                    pts - expected
+                );
+                congested |= state.send_silence(pts - expected).is_err();
+            }
+            congested |= state.send(&converted).is_err();
+            state.next_pts = Some((pts + duration).max(expected));
+            let input_end = time_to_samples(state.next_pts.unwrap().saturating_sub(origin));
+            let emitted = output
+                .timeline
+                .advance(input_end.saturating_sub(state.latency_samples));
+            let items = output.items(emitted);
+            drop(output);
+            if congested {
+                self.warn("the connection is not keeping up: audio chunks were dropped");
+            }
+            let PadItems {
+                audio,
+                text,
+                source_text,
+            } = items;
+            self.shared.push_text_items(PadItems {
+                audio: Vec::new(),
+                text,
+                source_text,
+            });
+            audio
+        };
+        self.push_audio(audio)
+    }
+
+    fn push_audio(&self, items: Vec<Item>) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut flow = Ok(gst::FlowSuccess::Ok);
+        for item in items {
+            flow = self.shared.audio.push_blocking(item);
+            if flow.is_err() {
+                break;
+            }
+        }
+        match flow {
+            // Audio unlinked is fine while a text pad still carries the subtitles.
+            Err(gst::FlowError::NotLinked)
+                if self.subtitle_srcpad.is_linked() || self.source_subtitle_srcpad.is_linked() =>
+            {
+                Ok(gst::FlowSuccess::Ok)
+            }
+            Err(gst::FlowError::Error) if self.failed() => Err(gst::FlowError::Error),
+            other => other,
+        }
+    }
+
+    /// GAP on the input: time passes with nothing to hear.
+    fn handle_gap(&self, pts: gst::ClockTime, duration: Option<gst::ClockTime>) {
+        let Some(duration) = duration else { return };
+        let audio = {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else { return };
+            let mut output = self.shared.output.lock().unwrap();
+            let origin = *output.origin.get_or_insert(pts);
+            let start = state.next_pts.unwrap_or(pts).min(pts);
+            let end = pts + duration;
+            if end > start {
+                let _ = state.send_silence(end - start);
+            }
+            state.next_pts = Some(end.max(state.next_pts.unwrap_or(end)));
+            let input_end = time_to_samples(state.next_pts.unwrap().saturating_sub(origin));
+            let emitted = output
+                .timeline
+                .advance(input_end.saturating_sub(state.latency_samples));
+            let items = output.items(emitted);
+            drop(output);
+            self.shared.push_text_items(PadItems {
+                audio: Vec::new(),
+                text: items.text,
+                source_text: items.source_text,
+            });
+            items.audio
+        };
+        let _ = self.push_audio(audio);
+    }
+
+    /// EOS: flush the input, close the session, wait (bounded) for the last translations, write
+    /// them out, then EOS on every src pad.
+    fn handle_eos(&self) -> bool {
+        let drain_timeout =
+            Duration::from_millis(self.settings.lock().unwrap().drain_timeout_ms.into());
+        {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else {
+                return false;
+            };
+            let tail = state
+                .converter
+                .as_mut()
+                .map(|c| c.drain())
+                .unwrap_or_default();
+            let _ = state.send(&tail);
+            let last = std::mem::take(&mut state.chunk);
+            match &state.session {
+                Some(session) => {
+                    if !last.is_empty() {
+                        let _ = session.send_audio(last);
+                    }
+                    session.close();
+                }
+                None => self.shared.set_session_end(SessionEnd::Finished),
+            }
+        }
+        // The session has its own drain timeout; this one only guards against a task that died.
+        let deadline = Instant::now() + drain_timeout + Duration::from_secs(3);
+        let mut end = self.shared.session_end.lock().unwrap();
+        while *end == SessionEnd::Running {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            end = self
+                .shared
+                .session_end_changed
+                .wait_timeout(end, left)
+                .unwrap()
+                .0;
+        }
+        let end = *end;
+        if end == SessionEnd::Cancelled {
+            return false;
+        }
+        if end == SessionEnd::Running {
+            self.warn("the session did not finish in time after end of stream");
+        }
+        let audio = {
+            let state = self.state.lock().unwrap();
+            let Some(state) = state.as_ref() else {
+                return false;
+            };
+            let mut output = self.shared.output.lock().unwrap();
+            let mut items = PadItems::default();
+            if let Some(origin) = output.origin {
+                let input_end =
+                    time_to_samples(state.next_pts.unwrap_or(origin).saturating_sub(origin));
+                let emitted = output.timeline.advance(input_end);
+                let more = output.items(emitted);
+                items.audio.extend(more.audio);
+                items.text.extend(more.text);
+                items.source_text.extend(more.source_text);
+                let emitted = output.timeline.finish();
+                let more = output.items(emitted);
+                items.audio.extend(more.audio);
+                items.text.extend(more.text);
+                items.source_text.extend(more.source_text);
+                output.gaps(&mut items, true);
+            }
+            let (samples_sent, samples_received) = state.session.as_ref().map_or((0, 0), |s| {
+                (
+                    s.counters().samples_sent.load(Ordering::Relaxed),
+                    s.counters().samples_received.load(Ordering::Relaxed),
+                )
+            });
+            gst::info!(
+                CAT,
+                imp = self,
+                "end of stream: {} s of audio sent, {} s of translation received, output ends at {}",
+                samples_sent as f64 / SAMPLE_RATE as f64,
+                samples_received as f64 / SAMPLE_RATE as f64,
+                output.origin.unwrap_or(gst::ClockTime::ZERO)
+                    + samples_to_time(output.timeline.written()),
+            );
+            drop(output);
+            items.text.push(Item::Event(gst::event::Eos::new()));
+            items.source_text.push(Item::Event(gst::event::Eos::new()));
+            self.shared.push_text_items(PadItems {
+                audio: Vec::new(),
+                text: items.text,
+                source_text: items.source_text,
+            });
+            items.audio
+        };
+        let _ = self.push_audio(audio);
+        let _ = self
+            .shared
+            .audio
+            .push_blocking(Item::Event(gst::event::Eos::new()));
+        true
+    }
+
+    fn handle_caps(&self, caps: &gst::CapsRef) -> bool {
+        let info = match gst_audio::AudioInfo::from_caps(caps) {
+            Ok(info) => info,
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("Unusable caps {caps}: {err}")
+                );
+                return false;
+            }
+        };
+        let mut state = self.state.lock().unwrap();
+        let Some(state) = state.as_mut() else {
+            return false;
+        };
+        if state
+            .converter
+            .as_ref()
+            .is_some_and(|c| c.in_info() == &info)
+        {
+            return true;
+        }
+        // Keep what the old converter still holds before switching formats.
+        if let Some(tail) = state.converter.as_mut().map(|c| c.drain()) {
+            let _ = state.send(&tail);
+        }
+        match EngineFormatConverter::new(&info) {
+            Ok(converter) => {
+                gst::info!(CAT, imp = self, "converting {caps} to 24 kHz mono S16LE");
+                state.converter = Some(converter);
+                true
+            }
+            Err(err) => {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("Cannot convert {caps}: {err}")
+                );
+                false
+            }
+        }
+    }
+
+    /// Sticky events each src pad needs before data: stream-start, caps, language tag.
+    fn stream_start(&self, group_id: Option<gst::GroupId>) {
+        let language = self.settings.lock().unwrap().target_language.clone();
+        let obj = self.obj();
+        for (pad, name) in [
+            (&self.srcpad, "translation"),
+            (&self.subtitle_srcpad, "subtitles"),
+            (&self.source_subtitle_srcpad, "source-subtitles"),
+        ] {
+            let stream_id = pad.create_stream_id(&*obj, Some(name));
+            let mut builder = gst::event::StreamStart::builder(&stream_id);
+            if let Some(group_id) = group_id {
+                builder = builder.group_id(group_id);
+            }
+            let queue = self.queue_for(pad);
+            queue.push_nowait(Item::Event(builder.build()));
+            queue.push_nowait(Item::Event(gst::event::Caps::new(&pad.pad_template_caps())));
+            if pad != &self.source_subtitle_srcpad {
+                queue.push_nowait(Item::Event(language_tags(&language)));
+            }
+        }
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        use gst::EventView;
+        gst::log!(CAT, obj = pad, "event {event:?}");
+        match event.view() {
+            EventView::StreamStart(ev) => {
+                self.stream_start(ev.group_id());
+                true
+            }
+            EventView::Caps(ev) => self.handle_caps(ev.caps()),
+            EventView::Segment(ev) => {
+                let Ok(segment) = ev.segment().clone().downcast::<gst::ClockTime>() else {
+                    gst::element_imp_error!(
+                        self,
+                        gst::StreamError::Format,
+                        ("Only TIME segments are supported")
+                    );
+                    return false;
+                };
+                if let Some(state) = self.state.lock().unwrap().as_mut() {
+                    state.segment = segment;
+                }
+                for queue in self.shared.queues() {
+                    queue.push_nowait(Item::Event(event.clone()));
+                }
+                true
+            }
+            EventView::Gap(ev) => {
+                let (pts, duration) = ev.get();
+                self.handle_gap(pts, duration);
+                true
+            }
+            EventView::Eos(_) => self.handle_eos(),
+            EventView::FlushStart(_) => {
+                self.shared.set_flushing(true);
+                self.cancel_waits();
+                for pad in self.src_pads() {
+                    pad.push_event(event.clone());
+                    let _ = pad.pause_task();
+                }
+                true
+            }
+            EventView::FlushStop(_) => {
+                self.reset_stream();
+                self.shared.set_flushing(false);
+                for pad in self.src_pads() {
+                    pad.push_event(event.clone());
+                    if pad.is_active() {
+                        let _ = self.start_task(pad);
+                    }
+                }
+                true
+            }
+            EventView::Tag(_) => true,
+            _ if event.is_serialized() => {
+                let _ = self.shared.audio.push_blocking(Item::Event(event));
+                true
+            }
+            _ => self.srcpad.push_event(event),
+        }
+    }
+
+    /// After a flush: a new session and an empty timeline; the format stays.
+    fn reset_stream(&self) {
+        let mut state = self.state.lock().unwrap();
+        let Some(state) = state.as_mut() else { return };
+        state.session = None;
+        if let Some(converter) = &mut state.converter {
+            converter.reset();
+        }
+        state.chunk.clear();
+        state.next_pts = None;
+        *self.shared.output.lock().unwrap() = Output::new();
+        if let Err(err) = self.start_session(state) {
+            gst::element_imp_error!(self, gst::LibraryError::Settings, ("{err}"));
+        }
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        match query.view_mut() {
+            gst::QueryViewMut::Latency(q) => {
+                // Answered from the settings alone: no connection is needed to know it.
+                let latency =
+                    gst::ClockTime::from_mseconds(self.settings.lock().unwrap().latency_ms.into());
+                let mut upstream = gst::query::Latency::new();
+                if self.sinkpad.peer_query(&mut upstream) {
+                    let (live, min, max) = upstream.result();
+                    q.set(live, min + latency, max.map(|max| max + latency));
+                } else {
+                    q.set(false, latency, gst::ClockTime::NONE);
+                }
+                true
+            }
+            _ => gst::Pad::query_default(pad, Some(&*self.obj()), query),
+        }
+    }
+
+    /// READY→PAUSED: settings are checked here, before any connection.
+    fn prepare(&self) -> Result<(), gst::StateChangeError> {
+        let latency_samples = {
+            let settings = self.settings.lock().unwrap();
+            if let Err(err) = settings.session_params() {
+                gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", err));
+                return Err(gst::StateChangeError);
+            }
+            time_to_samples(gst::ClockTime::from_mseconds(settings.latency_ms.into()))
+        };
+        *self.shared.output.lock().unwrap() = Output::new();
+        *self.shared.last_warning.lock().unwrap() = None;
+        self.shared.delays.lock().unwrap().clear();
+        let mut state = State {
+            session: None,
+            converter: None,
+            chunk: Vec::with_capacity(CHUNK_SAMPLES * 2),
+            segment: gst::FormattedSegment::new(),
+            next_pts: None,
+            upstream_live: None,
+            latency_samples,
+            dropped_chunks: 0,
+        };
+        if let Err(err) = self.start_session(&mut state) {
+            gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", err));
+            return Err(gst::StateChangeError);
+        }
+        *self.state.lock().unwrap() = Some(state);
+        Ok(())
+    }
+
+    fn stats(&self) -> gst::Structure {
+        let state = self.state.lock().unwrap();
+        let (sent, received, dropped) = state.as_ref().map_or((0, 0, 0), |s| {
+            s.session
+                .as_ref()
+                .map_or((0, 0, s.dropped_chunks), |session| {
+                    (
+                        session.counters().samples_sent.load(Ordering::Relaxed),
+                        session.counters().samples_received.load(Ordering::Relaxed),
+                        s.dropped_chunks,
+                    )
+                })
+        });
+        drop(state);
+        let (written, pending, dropped_translation) = {
+            let output = self.shared.output.lock().unwrap();
+            (
+                output.timeline.written(),
+                output.timeline.pending(),
+                output.timeline.dropped(),
+            )
+        };
+        let mut delays = self.shared.delays.lock().unwrap().clone();
+        delays.sort_unstable();
+        let percentile = |p: f64| {
+            if delays.is_empty() {
+                0.0
+            } else {
+                delays[((delays.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
+            }
+        };
+        let seconds = |samples: u64| samples as f64 / SAMPLE_RATE as f64;
+        gst::Structure::builder("realtimetranslate/stats")
+            .field("audio-sent-seconds", seconds(sent))
+            .field("audio-received-seconds", seconds(received))
+            .field("output-seconds", seconds(written))
+            .field("translation-queued-seconds", seconds(pending as u64))
+            .field("translation-dropped-seconds", seconds(dropped_translation))
+            .field("input-chunks-dropped", dropped)
+            .field("output-delay-p50-ms", percentile(0.5))
+            .field("output-delay-p99-ms", percentile(0.99))
+            .field("output-delay-samples", delays.len() as u64)
+            .build()
+    }
+
+    fn set_target_language(&self, language: String) {
+        if !is_valid_language(&language) {
+            // Kept so that going to PAUSED fails with a clear message; in PLAYING, refused.
+            let message = invalid_language_message(&language);
+            gst::error!(CAT, imp = self, "{message}");
+            if self.state.lock().unwrap().is_some() {
+                gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", message));
+                return;
+            }
+        }
+        let config = {
+            let mut settings = self.settings.lock().unwrap();
+            if settings.target_language == language {
+                return;
+            }
+            settings.target_language = language.clone();
+            settings.session_config()
+        };
+        if let Some(state) = self.state.lock().unwrap().as_ref()
+            && let Some(session) = &state.session
+        {
+            gst::info!(CAT, imp = self, "target language now {language}");
+            session.update(config);
+            for queue in [&self.shared.audio, &self.shared.text] {
+                queue.push_nowait(Item::Event(language_tags(&language)));
+            }
+        }
+    }
+}
+
+fn language_tags(language: &str) -> gst::Event {
+    let mut tags = gst::TagList::new();
+    tags.get_mut()
+        .expect("new tag list")
+        .add::<gst::tags::LanguageCode>(&language, gst::TagMergeMode::Replace);
+    gst::event::Tag::new(tags)
+}
+
+/// Output audio in another format than 24 kHz mono (allowed by the protocol, rare in practice).
+fn resample_to_engine_format(samples: &[i16], rate: u32, channels: u16) -> Vec<i16> {
+    let Ok(info) =
+        gst_audio::AudioInfo::builder(gst_audio::AudioFormat::S16le, rate, channels.into()).build()
+    else {
+        return Vec::new();
+    };
+    let Ok(mut converter) = EngineFormatConverter::new(&info) else {
+        return Vec::new();
+    };
+    let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+    let mut out = converter.convert(&bytes);
+    out.extend(converter.drain());
+    out
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RealtimeTranslate {
+    const NAME: &'static str = "GstRealtimeTranslate";
+    type Type = super::RealtimeTranslate;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let templ = klass.pad_template("sink").unwrap();
+        let sinkpad = gst::Pad::builder_from_template(&templ)
+            .chain_function(|_pad, parent, buffer| {
+                RealtimeTranslate::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.chain(buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                RealtimeTranslate::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(pad, event),
+                )
+            })
+            .flags(gst::PadFlags::ACCEPT_TEMPLATE)
+            .build();
+        let make_src = |name: &str| {
+            let templ = klass.pad_template(name).unwrap();
+            gst::Pad::builder_from_template(&templ)
+                .activatemode_function(|pad, parent, mode, active| {
+                    RealtimeTranslate::catch_panic_pad_function(
+                        parent,
+                        || Err(gst::loggable_error!(CAT, "panic in activate")),
+                        |imp| imp.src_activate_mode(pad, mode, active),
+                    )
+                })
+                .query_function(|pad, parent, query| {
+                    RealtimeTranslate::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_query(pad, query),
+                    )
+                })
+                .flags(gst::PadFlags::FIXED_CAPS)
+                .build()
+        };
+        let shared = Arc::new(Shared {
+            output: Mutex::new(Output::new()),
+            audio: PadQueue::new(AUDIO_QUEUE_ITEMS),
+            text: PadQueue::new(TEXT_QUEUE_ITEMS),
+            source_text: PadQueue::new(TEXT_QUEUE_ITEMS),
+            session_end: Mutex::new(SessionEnd::Running),
+            session_end_changed: Condvar::new(),
+            generation: AtomicU64::new(0),
+            delays: Mutex::new(Vec::new()),
+            last_warning: Mutex::new(None),
+        });
+        Self {
+            sinkpad,
+            srcpad: make_src("src"),
+            subtitle_srcpad: make_src("subtitle_src"),
+            source_subtitle_srcpad: make_src("source_subtitle_src"),
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(None),
+            shared,
+            pacing_wait: Mutex::new(None),
+        }
+    }
+}
+
+impl ObjectImpl for RealtimeTranslate {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: Lazy<Vec<glib::ParamSpec>> = Lazy::new(|| {
+            let d = Settings::default();
+            vec![
+                glib::ParamSpecString::builder("api-key")
+                    .nick("API key")
+                    .blurb("Key for the translation service (write-only; OPENAI_API_KEY is used when unset)")
+                    .write_only()
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("backend", d.backend)
+                    .nick("Backend")
+                    .blurb("Translation engine")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("url")
+                    .nick("URL")
+                    .blurb("WebSocket endpoint of the translation service (a model parameter is added unless present)")
+                    .default_value(Some(settings::DEFAULT_URL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("Translation model")
+                    .default_value(Some(settings::DEFAULT_MODEL))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("target-language")
+                    .nick("Target language")
+                    .blurb("Language to translate into: es pt fr ja ru zh de ko hi id vi it en (can change while playing)")
+                    .default_value(Some(settings::DEFAULT_TARGET_LANGUAGE))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("transcription-model")
+                    .nick("Transcription model")
+                    .blurb("Model for the source-language transcript on source_subtitle_src, e.g. gpt-realtime-whisper (empty: off)")
+                    .default_value(Some(""))
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("noise-reduction", d.noise_reduction)
+                    .nick("Noise reduction")
+                    .blurb("Noise reduction the service applies to the input")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("latency")
+                    .nick("Latency")
+                    .blurb("Output delay in ms: small = translation trails the speaker; about the engine's delay (3000-5000) = translation and captions line up with the speech")
+                    .maximum(30_000)
+                    .default_value(d.latency_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("pacing", d.pacing)
+                    .nick("Pacing")
+                    .blurb("How non-live input is fed to the engine")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("safety-identifier")
+                    .nick("Safety identifier")
+                    .blurb("Hashed end-user id sent as OpenAI-Safety-Identifier (empty: none)")
+                    .default_value(Some(""))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("drain-timeout")
+                    .nick("Drain timeout")
+                    .blurb("At end of stream, how long to wait in ms for the last translations")
+                    .maximum(600_000)
+                    .default_value(d.drain_timeout_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("connect-timeout")
+                    .nick("Connect timeout")
+                    .blurb("How long to wait in ms for the service to accept the connection")
+                    .minimum(100)
+                    .maximum(600_000)
+                    .default_value(d.connect_timeout_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("Seconds of audio sent and received, output delay percentiles, queue depths")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let string = || {
+            value
+                .get::<Option<String>>()
+                .expect("type checked")
+                .unwrap_or_default()
+        };
+        match pspec.name() {
+            "target-language" => return self.set_target_language(string()),
+            "transcription-model" | "noise-reduction" => {
+                let config = {
+                    let mut settings = self.settings.lock().unwrap();
+                    if pspec.name() == "transcription-model" {
+                        settings.transcription_model = string();
+                    } else {
+                        settings.noise_reduction =
+                            value.get::<NoiseReduction>().expect("type checked");
+                    }
+                    settings.session_config()
+                };
+                if let Some(state) = self.state.lock().unwrap().as_ref()
+                    && let Some(session) = &state.session
+                {
+                    session.update(config);
+                }
+                return;
+            }
+            _ => {}
+        }
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "api-key" => settings.api_key = ApiKey::new(string()),
+            "backend" => settings.backend = value.get::<Backend>().expect("type checked"),
+            "url" => settings.url = string(),
+            "model" => settings.model = string(),
+            "latency" => settings.latency_ms = value.get().expect("type checked"),
+            "pacing" => settings.pacing = value.get::<Pacing>().expect("type checked"),
+            "safety-identifier" => settings.safety_identifier = string(),
+            "drain-timeout" => settings.drain_timeout_ms = value.get().expect("type checked"),
+            "connect-timeout" => settings.connect_timeout_ms = value.get().expect("type checked"),
+            name => unreachable!("unknown property {name}"),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        if pspec.name() == "stats" {
+            return self.stats().to_value();
+        }
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "backend" => settings.backend.to_value(),
+            "url" => settings.url.to_value(),
+            "model" => settings.model.to_value(),
+            "target-language" => settings.target_language.to_value(),
+            "transcription-model" => settings.transcription_model.to_value(),
+            "noise-reduction" => settings.noise_reduction.to_value(),
+            "latency" => settings.latency_ms.to_value(),
+            "pacing" => settings.pacing.to_value(),
+            "safety-identifier" => settings.safety_identifier.to_value(),
+            "drain-timeout" => settings.drain_timeout_ms.to_value(),
+            "connect-timeout" => settings.connect_timeout_ms.to_value(),
+            name => unreachable!("property {name} is not readable"),
+        }
+    }
+
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).unwrap();
+        obj.add_pad(&self.srcpad).unwrap();
+        obj.add_pad(&self.subtitle_srcpad).unwrap();
+        obj.add_pad(&self.source_subtitle_srcpad).unwrap();
+    }
+}
+
+impl GstObjectImpl for RealtimeTranslate {}
+
+impl ElementImpl for RealtimeTranslate {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static METADATA: Lazy<gst::subclass::ElementMetadata> = Lazy::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Realtime speech translation",
+                "Filter/Audio/Converter/Text",
+                "Translates live speech into speech and subtitles in another language, over a \
+                 realtime translation engine (OpenAI realtime translation or the offline engine)",
+                "realtimetranslate developers",
+            )
+        });
+        Some(&*METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static TEMPLATES: Lazy<Vec<gst::PadTemplate>> = Lazy::new(|| {
+            use gst_audio::AudioFormat::*;
+            let sink_caps = gst_audio::AudioCapsBuilder::new_interleaved()
+                .format_list([
+                    S16le, S16be, S32le, S32be, F32le, F32be, F64le, F64be, U8, S8, S24le, S24be,
+                    S2432le, U16le,
+                ])
+                .rate_range(8_000..=192_000)
+                .channels_range(1..=8)
+                .build();
+            let src_caps = gst_audio::AudioCapsBuilder::new_interleaved()
+                .format(S16le)
+                .rate(SAMPLE_RATE as i32)
+                .channels(1)
+                .build();
+            let text_caps = gst::Caps::builder("text/x-raw")
+                .field("format", "utf8")
+                .build();
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &sink_caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &src_caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "subtitle_src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &text_caps,
+                )
+                .unwrap(),
+                gst::PadTemplate::new(
+                    "source_subtitle_src",
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Always,
+                    &text_caps,
+                )
+                .unwrap(),
+            ]
+        });
+        TEMPLATES.as_ref()
+    }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        gst::debug!(CAT, imp = self, "{transition:?}");
+        match transition {
+            gst::StateChange::ReadyToPaused => self.prepare()?,
+            gst::StateChange::PausedToReady => {
+                self.shared.set_flushing(true);
+                self.cancel_waits();
+            }
+            _ => {}
+        }
+        let result = self.parent_change_state(transition);
+        match transition {
+            gst::StateChange::PausedToReady => {
+                *self.state.lock().unwrap() = None;
+                *self.shared.output.lock().unwrap() = Output::new();
+            }
+            gst::StateChange::ReadyToPaused if result.is_err() => {
+                *self.state.lock().unwrap() = None;
+            }
+            _ => {}
+        }
+        result
+    }
+}

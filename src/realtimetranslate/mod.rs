@@ -1,0 +1,74 @@
+//! The `realtimetranslate` element: live speech in, translated speech and subtitles out.
+
+use gst::glib;
+use gst::prelude::*;
+
+mod imp;
+mod output;
+mod settings;
+
+pub use settings::{DEFAULT_LATENCY_MS, DEFAULT_MODEL, DEFAULT_TARGET_LANGUAGE, DEFAULT_URL};
+
+glib::wrapper! {
+    pub struct RealtimeTranslate(ObjectSubclass<imp::RealtimeTranslate>) @extends gst::Element, gst::Object;
+}
+
+/// Which engine translates.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstRealtimeTranslateBackend")]
+#[non_exhaustive]
+pub enum Backend {
+    /// OpenAI's realtime translation model (needs an API key).
+    #[default]
+    #[enum_value(
+        name = "OpenAI realtime translation (cloud, needs an API key)",
+        nick = "openai"
+    )]
+    Openai = 0,
+    /// The offline engine (PocketSphinx → Apertium → eSpeak NG) inside this process.
+    #[enum_value(
+        name = "Offline engine in this process (English → Spanish, no account)",
+        nick = "local"
+    )]
+    Local = 1,
+}
+
+/// Noise reduction the service applies to the input.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstRealtimeTranslateNoiseReduction")]
+pub enum NoiseReduction {
+    #[default]
+    #[enum_value(name = "None", nick = "none")]
+    None = 0,
+    #[enum_value(name = "Near field (close microphone, headset)", nick = "near-field")]
+    NearField = 1,
+    #[enum_value(name = "Far field (room or laptop microphone)", nick = "far-field")]
+    FarField = 2,
+}
+
+/// How non-live input is fed to the engine.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstRealtimeTranslatePacing")]
+pub enum Pacing {
+    /// At the pace of the pipeline clock, as live speech would come: engines work in real time
+    /// and bill per second, so faster gains nothing and spoils the timing.
+    #[default]
+    #[enum_value(name = "Real time (follow the pipeline clock)", nick = "realtime")]
+    Realtime = 0,
+    /// As fast as upstream delivers (benchmarks, offline batch work; translations then land
+    /// later on the timeline than the speech they translate).
+    #[enum_value(name = "None (as fast as upstream delivers)", nick = "none")]
+    None = 1,
+}
+
+pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    gst::Element::register(
+        Some(plugin),
+        "realtimetranslate",
+        gst::Rank::NONE,
+        RealtimeTranslate::static_type(),
+    )
+}

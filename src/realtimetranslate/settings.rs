@@ -1,0 +1,159 @@
+//! What the properties set, in one place: defaults, validation, and the session they describe.
+
+use super::{Backend, NoiseReduction, Pacing};
+use crate::protocol::translation::{self, SessionConfig, TARGET_LANGUAGES};
+use crate::secret::ApiKey;
+use crate::session::{Endpoint, SessionParams};
+use std::time::Duration;
+
+pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime/translations";
+pub const DEFAULT_MODEL: &str = "gpt-realtime-translate";
+pub const DEFAULT_TARGET_LANGUAGE: &str = "es";
+pub const DEFAULT_LATENCY_MS: u32 = 200;
+pub const DEFAULT_DRAIN_TIMEOUT_MS: u32 = 10_000;
+pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
+/// Model name sent to the local engine (it ignores it, but the protocol requires one).
+const LOCAL_MODEL: &str = "offline";
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// From the `api-key` property; `OPENAI_API_KEY` is consulted when this is unset.
+    pub api_key: Option<ApiKey>,
+    pub backend: Backend,
+    pub url: String,
+    pub model: String,
+    pub target_language: String,
+    pub transcription_model: String,
+    pub noise_reduction: NoiseReduction,
+    pub latency_ms: u32,
+    pub pacing: Pacing,
+    pub safety_identifier: String,
+    pub drain_timeout_ms: u32,
+    pub connect_timeout_ms: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            backend: Backend::default(),
+            url: DEFAULT_URL.into(),
+            model: DEFAULT_MODEL.into(),
+            target_language: DEFAULT_TARGET_LANGUAGE.into(),
+            transcription_model: String::new(),
+            noise_reduction: NoiseReduction::default(),
+            latency_ms: DEFAULT_LATENCY_MS,
+            pacing: Pacing::default(),
+            safety_identifier: String::new(),
+            drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
+            connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+        }
+    }
+}
+
+/// The message for a language the service does not accept.
+pub fn invalid_language_message(code: &str) -> String {
+    format!(
+        "invalid target-language '{code}': use one of {} (plain ISO 639-1 codes)",
+        TARGET_LANGUAGES.join(", ")
+    )
+}
+
+pub fn is_valid_language(code: &str) -> bool {
+    TARGET_LANGUAGES.contains(&code)
+}
+
+impl Settings {
+    pub fn session_config(&self) -> SessionConfig {
+        SessionConfig {
+            target_language: self.target_language.clone(),
+            transcription: (!self.transcription_model.is_empty()).then(|| {
+                translation::Transcription {
+                    model: self.transcription_model.clone(),
+                }
+            }),
+            noise_reduction: match self.noise_reduction {
+                NoiseReduction::None => None,
+                NoiseReduction::NearField => Some(translation::NoiseReduction {
+                    kind: translation::NoiseReductionType::NearField,
+                }),
+                NoiseReduction::FarField => Some(translation::NoiseReduction {
+                    kind: translation::NoiseReductionType::FarField,
+                }),
+            },
+        }
+    }
+
+    /// Everything a session needs, or the message of a settings error a user can act on.
+    pub fn session_params(&self) -> Result<SessionParams, String> {
+        if !is_valid_language(&self.target_language) {
+            return Err(invalid_language_message(&self.target_language));
+        }
+        let (endpoint, api_key) =
+            match self.backend {
+                Backend::Local => (
+                    Endpoint::Local {
+                        model: LOCAL_MODEL.into(),
+                    },
+                    None,
+                ),
+                Backend::Openai => {
+                    let key = self.api_key.clone().or_else(ApiKey::from_env).ok_or_else(|| {
+                    "no API key: set the api-key property or the OPENAI_API_KEY environment \
+                     variable (or use backend=local for the offline engine)"
+                        .to_owned()
+                })?;
+                    if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
+                        return Err(format!(
+                            "invalid url '{}': it must start with wss:// or ws://",
+                            self.url
+                        ));
+                    }
+                    (
+                        Endpoint::Remote {
+                            url: self.url.clone(),
+                            model: self.model.clone(),
+                        },
+                        Some(key),
+                    )
+                }
+            };
+        Ok(SessionParams {
+            endpoint,
+            api_key,
+            safety_identifier: (!self.safety_identifier.is_empty())
+                .then(|| self.safety_identifier.clone()),
+            config: self.session_config(),
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms.into()),
+            drain_timeout: Duration::from_millis(self.drain_timeout_ms.into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_language_lists_every_valid_code() {
+        let settings = Settings {
+            target_language: "pt-BR".into(),
+            ..Default::default()
+        };
+        let err = settings.session_params().unwrap_err();
+        for code in TARGET_LANGUAGES {
+            assert!(err.contains(code), "{err}");
+        }
+        assert!(err.contains("pt-BR"));
+    }
+
+    #[test]
+    fn local_backend_needs_no_key() {
+        let settings = Settings {
+            backend: Backend::Local,
+            ..Default::default()
+        };
+        let params = settings.session_params().unwrap();
+        assert!(params.api_key.is_none());
+    }
+}
