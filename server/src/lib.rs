@@ -1,2 +1,17 @@
-//! Local server speaking the OpenAI realtime translation protocol (placeholder, being written).
+//! Local server speaking the OpenAI realtime *translation* protocol (PROTOCOL.md §1) faithfully, with
+//! deterministic test engines (`echo`, `utterance`) and an offline one. Tests drive a real client
+//! against it and inspect [`Records`] to see exactly what the client sent.
+
+mod config;
 pub mod engine;
+mod handshake;
+pub mod protocol;
+mod record;
+mod server;
+mod session;
+mod worker;
+
+pub use config::{LogFn, ServerConfig};
+pub use handshake::PATH;
+pub use record::{ClientEventRecord, Records, SessionRecord};
+pub use server::{BackgroundServer, Server};

@@ -1,1 +1,169 @@
-fn main() {}
+//! `realtimetranslate-server`: serves the OpenAI realtime translation protocol on a local socket.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use realtimetranslate_server::engine::EngineFactory;
+use realtimetranslate_server::engine::echo::EchoEngineFactory;
+use realtimetranslate_server::engine::offline::OfflineEngineFactory;
+use realtimetranslate_server::engine::utterance::UtteranceEngineFactory;
+use realtimetranslate_server::{Server, ServerConfig};
+
+const USAGE: &str = "\
+Usage: realtimetranslate-server [--listen ADDR] [--engine offline|utterance|echo] [--api-key KEY]
+
+Serves the OpenAI realtime translation protocol (ws://ADDR/v1/realtime/translations?model=...).
+
+Options:
+  --listen ADDR    address to listen on (default 127.0.0.1:8787; keep it on loopback)
+  --engine NAME    offline   PocketSphinx -> Apertium -> eSpeak NG (default)
+                   utterance deterministic test engine (one tone per detected utterance)
+                   echo      returns the input audio unchanged
+  --api-key KEY    require `Authorization: Bearer KEY` (default: no key required)
+  -h, --help       show this help
+
+Prints `listening on ws://ADDR/v1/realtime/translations (engine NAME)` once ready.";
+
+struct Args {
+    listen: SocketAddr,
+    engine: String,
+    api_key: Option<String>,
+}
+
+/// `Ok(None)` means help was asked for.
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
+    let mut out = Args {
+        listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
+        engine: "offline".into(),
+        api_key: None,
+    };
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
+            _ => (arg.clone(), None),
+        };
+        if name == "-h" || name == "--help" {
+            return Ok(None);
+        }
+        if !matches!(name.as_str(), "--listen" | "--engine" | "--api-key") {
+            return Err(format!("unknown argument `{arg}`"));
+        }
+        let value = match inline {
+            Some(v) => v,
+            None => args
+                .next()
+                .ok_or_else(|| format!("`{name}` needs a value"))?,
+        };
+        match name.as_str() {
+            "--listen" => {
+                out.listen = value.parse().map_err(|_| {
+                    format!("`--listen {value}`: expected an address like 127.0.0.1:8787")
+                })?
+            }
+            "--engine" => {
+                if !matches!(value.as_str(), "offline" | "utterance" | "echo") {
+                    return Err(format!(
+                        "`--engine {value}`: expected offline, utterance or echo"
+                    ));
+                }
+                out.engine = value;
+            }
+            _ => {
+                if value.is_empty() {
+                    return Err("`--api-key` must not be empty".into());
+                }
+                out.api_key = Some(value);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            eprintln!("realtimetranslate-server: {e}\n(see --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let engine: Arc<dyn EngineFactory> = match args.engine.as_str() {
+        "echo" => Arc::new(EchoEngineFactory::new()),
+        "utterance" => Arc::new(UtteranceEngineFactory::new()),
+        _ => match OfflineEngineFactory::new() {
+            Ok(f) => Arc::new(f),
+            Err(e) => {
+                eprintln!("realtimetranslate-server: offline engine unavailable: {e}");
+                return ExitCode::from(1);
+            }
+        },
+    };
+    let name = engine.name();
+    let mut config = ServerConfig::new(engine);
+    config.required_api_key = args.api_key;
+    config.log = Some(Arc::new(|line: &str| eprintln!("{line}")));
+
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("realtimetranslate-server: cannot start runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async {
+        let server = match Server::bind(args.listen, config).await {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!(
+                    "realtimetranslate-server: cannot listen on {}: {e}",
+                    args.listen
+                );
+                return ExitCode::from(1);
+            }
+        };
+        println!("listening on {} (engine {name})", server.url());
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        // Runs until killed (Ctrl-C's default action ends the process).
+        server.serve().await;
+        ExitCode::SUCCESS
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(a: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(a.iter().map(|s| s.to_string()))
+    }
+
+    #[test]
+    fn args() {
+        let a = parse(&[
+            "--engine",
+            "echo",
+            "--listen=127.0.0.1:9000",
+            "--api-key",
+            "k",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(a.engine, "echo");
+        assert_eq!(a.listen.port(), 9000);
+        assert_eq!(a.api_key.as_deref(), Some("k"));
+        assert!(parse(&["--help"]).unwrap().is_none());
+        assert!(parse(&["--engine", "nope"]).is_err());
+        assert!(parse(&["--listen"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert_eq!(parse(&[]).unwrap().unwrap().engine, "offline");
+    }
+}

@@ -1,0 +1,55 @@
+//! Server settings shared by every connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::EngineFactory;
+
+/// Receives one line per connection event; the library itself never prints.
+pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// How a [`crate::Server`] behaves.
+#[derive(Clone)]
+pub struct ServerConfig {
+    /// Makes one engine per session (and per language change).
+    pub engine: Arc<dyn EngineFactory>,
+    /// When `Some`, the handshake must carry `Authorization: Bearer <key>` with this key, else HTTP 401.
+    pub required_api_key: Option<String>,
+    /// Lifetime advertised in `session.expires_at` (unix seconds = now + this). When it runs out the
+    /// server sends `error` (code `session_expired`) and closes, like the live service.
+    pub session_lifetime: Duration,
+    /// Optional logger (the binary passes `eprintln!`); `None` keeps tests quiet.
+    pub log: Option<LogFn>,
+}
+
+impl ServerConfig {
+    /// No API key required, 3600 s sessions, no logging.
+    pub fn new(engine: Arc<dyn EngineFactory>) -> Self {
+        Self {
+            engine,
+            required_api_key: None,
+            session_lifetime: Duration::from_secs(3600),
+            log: None,
+        }
+    }
+
+    pub(crate) fn log(&self, line: impl FnOnce() -> String) {
+        if let Some(log) = &self.log {
+            log(&line());
+        }
+    }
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("engine", &self.engine.name())
+            .field(
+                "required_api_key",
+                &self.required_api_key.as_ref().map(|_| "<set>"),
+            )
+            .field("session_lifetime", &self.session_lifetime)
+            .field("log", &self.log.is_some())
+            .finish()
+    }
+}

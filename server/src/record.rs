@@ -1,0 +1,121 @@
+//! What the server saw, per connection, for tests to inspect (headers, every client event, schema
+//! errors, how the connection ended).
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// One accepted WebSocket connection.
+#[derive(Clone, Debug, Default)]
+pub struct SessionRecord {
+    pub path_and_query: String,
+    /// The raw `Authorization` header value.
+    pub authorization: Option<String>,
+    /// An `OpenAI-Beta` header was sent (a client bug: the translation endpoint rejects it).
+    pub beta_header: bool,
+    /// `OpenAI-Safety-Identifier` header.
+    pub safety_identifier: Option<String>,
+    /// Every client frame, in order.
+    pub events: Vec<ClientEventRecord>,
+    /// Anything the client sent that is not schema-valid, one message each.
+    pub schema_errors: Vec<String>,
+    /// Close code the client sent, if any.
+    pub closed_with: Option<u16>,
+    /// The connection finished (any way) and its engine thread has stopped.
+    pub ended: bool,
+    pub sent_session_closed: bool,
+}
+
+/// One client frame.
+#[derive(Clone, Debug)]
+pub struct ClientEventRecord {
+    /// The event `type`, or `<not json>`, `<no type>`, `<binary not utf-8>`.
+    pub kind: String,
+    pub received_at: Instant,
+    /// For appends: decoded sample count.
+    pub audio_samples: Option<usize>,
+    /// For appends: RMS of the samples, int16 units.
+    pub audio_rms: Option<f64>,
+    /// The event, with the `audio` string replaced by `"<N bytes>"` (decoded size).
+    pub json: serde_json::Value,
+}
+
+/// Cheap clone handle on the sessions a server saw.
+#[derive(Clone, Debug, Default)]
+pub struct Records(Arc<Mutex<Vec<SessionRecord>>>);
+
+impl Records {
+    fn lock(&self) -> MutexGuard<'_, Vec<SessionRecord>> {
+        // A panic while holding the lock cannot leave a record half-written in a harmful way.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Snapshot, in connection order.
+    pub fn sessions(&self) -> Vec<SessionRecord> {
+        self.lock().clone()
+    }
+
+    fn ended_count(&self) -> usize {
+        self.lock().iter().filter(|r| r.ended).count()
+    }
+
+    /// Blocks (polling, up to `timeout`) until `n` sessions have ended; returns whether they did.
+    /// Do not call it from a single-threaded runtime that also runs the server (use
+    /// [`Records::wait_for_ended_sessions_async`]).
+    pub fn wait_for_ended_sessions(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.ended_count() >= n {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Async version of [`Records::wait_for_ended_sessions`].
+    pub async fn wait_for_ended_sessions_async(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.ended_count() >= n {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Adds a session and returns the handle its connection writes through.
+    pub(crate) fn open(&self, record: SessionRecord) -> RecordHandle {
+        let mut v = self.lock();
+        v.push(record);
+        RecordHandle {
+            records: self.clone(),
+            index: v.len() - 1,
+        }
+    }
+}
+
+/// One connection's write access to its record; marks it ended when dropped (also on task abort).
+#[derive(Debug)]
+pub(crate) struct RecordHandle {
+    records: Records,
+    index: usize,
+}
+
+impl RecordHandle {
+    pub(crate) fn update(&self, f: impl FnOnce(&mut SessionRecord)) {
+        if let Some(r) = self.records.lock().get_mut(self.index) {
+            f(r);
+        }
+    }
+}
+
+impl Drop for RecordHandle {
+    fn drop(&mut self) {
+        self.update(|r| r.ended = true);
+    }
+}
