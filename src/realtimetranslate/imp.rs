@@ -124,6 +124,18 @@ impl State {
         result
     }
 
+    /// Time passed with no input: the converter's filter tail (which belongs before the gap)
+    /// goes out first, then silence for the gap.
+    fn fill_gap(&mut self, duration: gst::ClockTime) -> Result<(), ()> {
+        let tail = self
+            .converter
+            .as_mut()
+            .map(|c| c.drain())
+            .unwrap_or_default();
+        let tail_result = self.send(&tail);
+        self.send_silence(duration).and(tail_result)
+    }
+
     fn send_silence(&mut self, duration: gst::ClockTime) -> Result<(), ()> {
         let samples = time_to_samples(duration) as usize;
         // A single call for hours of silence would allocate it all: cap it (the engine only
@@ -440,8 +452,6 @@ impl RealtimeTranslate {
             let duration = gst::ClockTime::from_nseconds(
                 (frames as u128 * 1_000_000_000 / rate as u128) as u64,
             );
-            let converted = converter.convert(&map);
-            drop(map);
             let pts = buffer
                 .pts()
                 .or(state.next_pts)
@@ -458,8 +468,14 @@ impl RealtimeTranslate {
                     "input gap of {}: sending silence",
                     pts - expected
                 );
-                congested |= state.send_silence(pts - expected).is_err();
+                congested |= state.fill_gap(pts - expected).is_err();
             }
+            let converted = state
+                .converter
+                .as_mut()
+                .map(|c| c.convert(&map))
+                .unwrap_or_default();
+            drop(map);
             congested |= state.send(&converted).is_err();
             state.next_pts = Some((pts + duration).max(expected));
             let input_end = time_to_samples(state.next_pts.unwrap().saturating_sub(origin));
@@ -517,7 +533,7 @@ impl RealtimeTranslate {
             let start = state.next_pts.unwrap_or(pts).min(pts);
             let end = pts + duration;
             if end > start {
-                let _ = state.send_silence(end - start);
+                let _ = state.fill_gap(end - start);
             }
             state.next_pts = Some(end.max(state.next_pts.unwrap_or(end)));
             let input_end = time_to_samples(state.next_pts.unwrap().saturating_sub(origin));

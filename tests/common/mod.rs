@@ -1,0 +1,240 @@
+//! Shared by the integration tests: plugin registration, the local server, real speech made with
+//! flite, and pipelines whose outputs are captured for assertions.
+#![allow(dead_code)]
+
+use gst::prelude::*;
+use realtimetranslate_server::engine::echo::EchoEngineFactory;
+use realtimetranslate_server::engine::utterance::UtteranceEngineFactory;
+use realtimetranslate_server::{BackgroundServer, ServerConfig};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const KEY: &str = "test-key-123";
+
+pub fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        gst::init().unwrap();
+        gstrealtimetranslate::plugin_register_static().unwrap();
+    });
+}
+
+/// A loopback server with the deterministic utterance engine that requires [`KEY`].
+pub fn utterance_server() -> BackgroundServer {
+    let mut config = ServerConfig::new(Arc::new(UtteranceEngineFactory::new()));
+    config.required_api_key = Some(KEY.into());
+    BackgroundServer::start(config).unwrap()
+}
+
+/// A loopback server with the echo engine (translation = the input, at once).
+pub fn echo_server() -> BackgroundServer {
+    let mut config = ServerConfig::new(Arc::new(EchoEngineFactory::new()));
+    config.required_api_key = Some(KEY.into());
+    BackgroundServer::start(config).unwrap()
+}
+
+/// English speech spoken by flite, padded with silence, as a 16 kHz mono WAV; returns the file and
+/// the speech's own duration.
+pub fn speech_wav(dir: &Path, name: &str, text: &str, lead: f64, trail: f64) -> (PathBuf, f64) {
+    let raw = dir.join(format!("{name}.raw.wav"));
+    let out = dir.join(format!("{name}.wav"));
+    let status = Command::new("flite")
+        .args(["-voice", "slt", "-t", text, "-o"])
+        .arg(&raw)
+        .status()
+        .expect("flite is installed (see README)");
+    assert!(status.success());
+    let status = Command::new("sox")
+        .arg(&raw)
+        .arg(&out)
+        .args(["pad", &lead.to_string(), &trail.to_string()])
+        .status()
+        .expect("sox is installed (see README)");
+    assert!(status.success());
+    let output = Command::new("soxi").arg("-D").arg(&raw).output().unwrap();
+    let speech: f64 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    (out, speech)
+}
+
+/// A text buffer that came out of a text pad.
+#[derive(Debug, Clone)]
+pub struct Cue {
+    pub pts: gst::ClockTime,
+    pub duration: gst::ClockTime,
+    pub text: String,
+}
+
+/// Everything the pipeline's appsinks received.
+#[derive(Debug, Default)]
+pub struct Captured {
+    /// (pts, samples) of every `src` buffer.
+    pub audio: Vec<(gst::ClockTime, Vec<i16>)>,
+    pub cues: Vec<Cue>,
+    pub source_cues: Vec<Cue>,
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub eos: bool,
+}
+
+impl Captured {
+    pub fn samples(&self) -> Vec<i16> {
+        self.audio
+            .iter()
+            .flat_map(|(_, s)| s.iter().copied())
+            .collect()
+    }
+
+    pub fn first_pts(&self) -> gst::ClockTime {
+        self.audio
+            .first()
+            .map(|(pts, _)| *pts)
+            .unwrap_or(gst::ClockTime::ZERO)
+    }
+
+    pub fn duration_seconds(&self) -> f64 {
+        self.audio.iter().map(|(_, s)| s.len()).sum::<usize>() as f64 / 24_000.0
+    }
+
+    pub fn text(&self) -> String {
+        self.cues
+            .iter()
+            .map(|c| c.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn capture_text(sink: &gst_app::AppSink, into: Arc<Mutex<Vec<Cue>>>) {
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer().unwrap();
+                let map = buffer.map_readable().unwrap();
+                into.lock().unwrap().push(Cue {
+                    pts: buffer.pts().unwrap(),
+                    duration: buffer.duration().unwrap(),
+                    text: String::from_utf8(map.to_vec()).unwrap(),
+                });
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+}
+
+/// Runs a pipeline description until EOS, an error, or `timeout`. Appsinks named `audio`, `text`
+/// and `source` are captured when present.
+pub fn run(description: &str, timeout: Duration) -> Captured {
+    let pipeline = gst::parse::launch(description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
+    run_pipeline(&pipeline, timeout, |_, _| {})
+}
+
+/// Like [`run`], on a built pipeline, calling `tick(pipeline, elapsed)` about every 50 ms.
+pub fn run_pipeline(
+    pipeline: &gst::Pipeline,
+    timeout: Duration,
+    mut tick: impl FnMut(&gst::Pipeline, Duration),
+) -> Captured {
+    let audio = Arc::new(Mutex::new(Vec::new()));
+    let cues = Arc::new(Mutex::new(Vec::new()));
+    let source_cues = Arc::new(Mutex::new(Vec::new()));
+    if let Some(sink) = pipeline.by_name("audio") {
+        let audio = audio.clone();
+        sink.downcast::<gst_app::AppSink>().unwrap().set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |sink| {
+                    let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let buffer = sample.buffer().unwrap();
+                    let map = buffer.map_readable().unwrap();
+                    let samples = map
+                        .chunks_exact(2)
+                        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                        .collect();
+                    audio.lock().unwrap().push((buffer.pts().unwrap(), samples));
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+    }
+    if let Some(sink) = pipeline.by_name("text") {
+        capture_text(&sink.downcast().unwrap(), cues.clone());
+    }
+    if let Some(sink) = pipeline.by_name("source") {
+        capture_text(&sink.downcast().unwrap(), source_cues.clone());
+    }
+    let mut captured = Captured::default();
+    let bus = pipeline.bus().unwrap();
+    let started = Instant::now();
+    if pipeline.set_state(gst::State::Playing).is_err() {
+        captured
+            .errors
+            .push("state change to PLAYING failed".into());
+    }
+    while started.elapsed() < timeout {
+        tick(pipeline, started.elapsed());
+        let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) else {
+            continue;
+        };
+        match message.view() {
+            gst::MessageView::Eos(_) => {
+                captured.eos = true;
+                break;
+            }
+            gst::MessageView::Error(err) => {
+                captured
+                    .errors
+                    .push(format!("{} ({:?})", err.error(), err.debug()));
+                break;
+            }
+            gst::MessageView::Warning(w) => captured.warnings.push(w.error().to_string()),
+            _ => {}
+        }
+    }
+    // Errors posted while the pipeline failed to start come through here too.
+    while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        if let gst::MessageView::Error(err) = message.view() {
+            let text = format!("{} ({:?})", err.error(), err.debug());
+            if !captured.errors.contains(&text) {
+                captured.errors.push(text);
+            }
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    captured.audio = std::mem::take(&mut audio.lock().unwrap());
+    captured.cues = std::mem::take(&mut cues.lock().unwrap());
+    captured.source_cues = std::mem::take(&mut source_cues.lock().unwrap());
+    captured
+}
+
+/// RMS of a slice of samples.
+pub fn rms(samples: &[i16]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples.iter().map(|&s| (s as f64).powi(2)).sum::<f64>() / samples.len() as f64).sqrt()
+}
+
+/// Start and end (in seconds from the first sample) of the audible part of 24 kHz audio, judged
+/// in 20 ms frames.
+pub fn audible_span(samples: &[i16]) -> Option<(f64, f64)> {
+    let frames: Vec<bool> = samples.chunks(480).map(|f| rms(f) > 300.0).collect();
+    let first = frames.iter().position(|&v| v)?;
+    let last = frames.iter().rposition(|&v| v)?;
+    Some((first as f64 * 0.02, (last + 1) as f64 * 0.02))
+}
+
+/// The element's description with the server's URL and key.
+pub fn element(server: &BackgroundServer, extra: &str) -> String {
+    format!(
+        "realtimetranslate name=t url={} api-key={KEY} {extra}",
+        server.url()
+    )
+}
