@@ -14,6 +14,7 @@ pub mod realtimetranslate;
 pub mod runtime;
 pub mod secret;
 pub mod session;
+pub mod subtitle_file;
 pub mod timeline;
 pub mod tls;
 

@@ -16,7 +16,9 @@ pub async fn url() -> Result<String, String> {
         let factory = tokio::task::spawn_blocking(OfflineEngineFactory::new)
             .await
             .map_err(|err| format!("offline engine start-up failed: {err}"))??;
-        let config = ServerConfig::new(Arc::new(factory));
+        let mut config = ServerConfig::new(Arc::new(factory));
+        // Runs as long as the process: keep its records of what clients sent bounded.
+        config.event_record_limit = 1000;
         let server = Server::bind(([127, 0, 0, 1], 0).into(), config)
             .await
             .map_err(|err| format!("cannot open the local engine's port: {err}"))?;

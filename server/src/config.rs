@@ -20,6 +20,9 @@ pub struct ServerConfig {
     pub session_lifetime: Duration,
     /// Optional logger (the binary passes `eprintln!`); `None` keeps tests quiet.
     pub log: Option<LogFn>,
+    /// Client events kept per session in [`crate::Records`]; a server that runs for days keeps
+    /// few (the binary and the in-process engine use 1000), tests keep all.
+    pub event_record_limit: usize,
 }
 
 impl ServerConfig {
@@ -30,6 +33,7 @@ impl ServerConfig {
             required_api_key: None,
             session_lifetime: Duration::from_secs(3600),
             log: None,
+            event_record_limit: usize::MAX,
         }
     }
 

@@ -107,6 +107,7 @@ fn main() -> ExitCode {
     let mut config = ServerConfig::new(engine);
     config.required_api_key = args.api_key;
     config.log = Some(Arc::new(|line: &str| eprintln!("{line}")));
+    config.event_record_limit = 1000;
 
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -23,6 +23,8 @@ pub struct SessionRecord {
     /// The connection finished (any way) and its engine thread has stopped.
     pub ended: bool,
     pub sent_session_closed: bool,
+    /// Events not kept because the record limit was reached (a long-running server stays bounded).
+    pub events_not_recorded: u64,
 }
 
 /// One client frame.
@@ -40,13 +42,30 @@ pub struct ClientEventRecord {
 }
 
 /// Cheap clone handle on the sessions a server saw.
-#[derive(Clone, Debug, Default)]
-pub struct Records(Arc<Mutex<Vec<SessionRecord>>>);
+#[derive(Clone, Debug)]
+pub struct Records {
+    sessions: Arc<Mutex<Vec<SessionRecord>>>,
+    /// Events kept per session; later ones are only counted.
+    event_limit: usize,
+}
+
+impl Default for Records {
+    fn default() -> Self {
+        Self::with_event_limit(usize::MAX)
+    }
+}
 
 impl Records {
+    pub(crate) fn with_event_limit(event_limit: usize) -> Self {
+        Self {
+            sessions: Arc::default(),
+            event_limit,
+        }
+    }
+
     fn lock(&self) -> MutexGuard<'_, Vec<SessionRecord>> {
         // A panic while holding the lock cannot leave a record half-written in a harmful way.
-        self.0.lock().unwrap_or_else(|e| e.into_inner())
+        self.sessions.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Snapshot, in connection order.
@@ -111,6 +130,25 @@ impl RecordHandle {
         if let Some(r) = self.records.lock().get_mut(self.index) {
             f(r);
         }
+    }
+}
+
+impl RecordHandle {
+    /// Keeps a client event, within the record limit.
+    pub(crate) fn push_event(
+        &self,
+        event: ClientEventRecord,
+        also: impl FnOnce(&mut SessionRecord),
+    ) {
+        let limit = self.records.event_limit;
+        self.update(|r| {
+            if r.events.len() < limit {
+                r.events.push(event);
+            } else {
+                r.events_not_recorded += 1;
+            }
+            also(r);
+        });
     }
 }
 

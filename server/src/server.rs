@@ -37,8 +37,8 @@ impl Server {
         Ok(Server {
             listener,
             shared: Arc::new(Shared {
+                records: Records::with_event_limit(config.event_record_limit),
                 config,
-                records: Records::default(),
                 sessions: AtomicU64::new(0),
             }),
         })

@@ -313,7 +313,7 @@ impl Session {
     /// A frame after the session ended: recorded, not answered.
     fn record_late(&mut self, text: &str) {
         let (rec, _) = initial_record(text);
-        self.record.update(|r| r.events.push(rec));
+        self.record.push_event(rec, |_| {});
     }
 
     async fn on_binary_garbage(&mut self, len: usize) -> Result<(), Gone> {
@@ -350,8 +350,7 @@ impl Session {
                 .unwrap_or_default(),
             err.message
         );
-        self.record.update(|r| {
-            r.events.push(rec);
+        self.record.push_event(rec, |r| {
             if schema_error {
                 r.schema_errors.push(note);
             }
@@ -383,7 +382,7 @@ impl Session {
                     rec.audio_samples = Some(pcm.len());
                     rec.audio_rms = Some(rms(&pcm));
                     rec.json["audio"] = Value::String(format!("<{} bytes>", pcm.len() * 2));
-                    self.record.update(|r| r.events.push(rec));
+                    self.record.push_event(rec, |_| {});
                     if !self.closing
                         && let Some(w) = &self.worker
                     {
@@ -410,7 +409,7 @@ impl Session {
                         return self.reject(rec, err, client_id, false).await;
                     }
                 }
-                self.record.update(|r| r.events.push(rec));
+                self.record.push_event(rec, |_| {});
                 self.config.merge(&patch);
                 let id = self.event_id();
                 self.send(server::session_updated(&id, &self.config))
@@ -424,7 +423,7 @@ impl Session {
                 Ok(())
             }
             ClientEvent::Close => {
-                self.record.update(|r| r.events.push(rec));
+                self.record.push_event(rec, |_| {});
                 if !self.closing {
                     self.closing = true;
                     if let Some(w) = &self.worker {
