@@ -173,11 +173,7 @@ pub fn run_pipeline(
     let mut captured = Captured::default();
     let bus = pipeline.bus().unwrap();
     let started = Instant::now();
-    if pipeline.set_state(gst::State::Playing).is_err() {
-        captured
-            .errors
-            .push("state change to PLAYING failed".into());
-    }
+    let start_failed = pipeline.set_state(gst::State::Playing).is_err();
     while started.elapsed() < timeout {
         tick(pipeline, started.elapsed());
         let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) else {
@@ -206,6 +202,11 @@ pub fn run_pipeline(
                 captured.errors.push(text);
             }
         }
+    }
+    if start_failed && captured.errors.is_empty() {
+        captured
+            .errors
+            .push("state change to PLAYING failed".into());
     }
     pipeline.set_state(gst::State::Null).unwrap();
     captured.audio = std::mem::take(&mut audio.lock().unwrap());
