@@ -155,6 +155,7 @@ pub struct RealtimeTranslate {
     shared: Arc<Shared>,
     /// The pacing wait in progress, so that a flush or a stop can cut it short.
     pacing_wait: Mutex<Option<gst::SingleShotClockId>>,
+    last_seek: Mutex<Option<gst::Seqnum>>,
 }
 
 impl RealtimeTranslate {
@@ -800,6 +801,25 @@ impl RealtimeTranslate {
         }
     }
 
+    /// Upstream events from the src pads. A pipeline seek reaches every sink, so the same seek
+    /// arrives on each src pad: forward it once, or upstream would flush and seek twice.
+    fn src_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        if event.type_() == gst::EventType::Seek {
+            let mut last = self.last_seek.lock().unwrap();
+            if *last == Some(event.seqnum()) {
+                gst::debug!(
+                    CAT,
+                    obj = pad,
+                    "seek {:?} already forwarded",
+                    event.seqnum()
+                );
+                return true;
+            }
+            *last = Some(event.seqnum());
+        }
+        self.sinkpad.push_event(event)
+    }
+
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         match query.view_mut() {
             gst::QueryViewMut::Latency(q) => {
@@ -984,6 +1004,13 @@ impl ObjectSubclass for RealtimeTranslate {
                         |imp| imp.src_activate_mode(pad, mode, active),
                     )
                 })
+                .event_function(|pad, parent, event| {
+                    RealtimeTranslate::catch_panic_pad_function(
+                        parent,
+                        || false,
+                        |imp| imp.src_event(pad, event),
+                    )
+                })
                 .query_function(|pad, parent, query| {
                     RealtimeTranslate::catch_panic_pad_function(
                         parent,
@@ -1014,6 +1041,7 @@ impl ObjectSubclass for RealtimeTranslate {
             state: Mutex::new(None),
             shared,
             pacing_wait: Mutex::new(None),
+            last_seek: Mutex::new(None),
         }
     }
 }
