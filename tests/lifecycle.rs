@@ -171,14 +171,6 @@ fn flushing_seek_restarts_the_session_cleanly() {
             .wait_for_ended_sessions(2, Duration::from_secs(5))
     );
     let sessions = server.records().sessions();
-    for s in &sessions {
-        eprintln!(
-            "session: {} events, first {:?} last {:?}",
-            s.events.len(),
-            s.events.first().map(|e| &e.kind),
-            s.events.last().map(|e| &e.kind)
-        );
-    }
     assert_eq!(
         sessions.len(),
         2,
