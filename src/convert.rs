@@ -79,10 +79,9 @@ impl EngineFormatConverter {
         }
         // The converter reads the input through a typed pointer; copy unaligned data first.
         let align = self.in_info.format_info().width() as usize / 8;
-        if align > 1 && (input.as_ptr() as usize) % align != 0 {
-            let aligned: Vec<u64> = vec![0; input.len().div_ceil(8)];
-            let mut aligned = aligned;
-            // SAFETY: `aligned` holds at least `input.len()` bytes.
+        if align > 1 && !(input.as_ptr() as usize).is_multiple_of(align) {
+            let mut aligned = vec![0u64; input.len().div_ceil(8)];
+            // SAFETY: `aligned` holds at least `input.len()` bytes, 8-byte aligned.
             let bytes = unsafe {
                 std::slice::from_raw_parts_mut(aligned.as_mut_ptr() as *mut u8, input.len())
             };
