@@ -59,6 +59,18 @@ impl PadQueue {
         inner.flow
     }
 
+    /// Waits while the queue is full; then the last flow result, or `Flushing`.
+    pub fn wait_for_room(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let mut inner = self.inner.lock().unwrap();
+        while !inner.flushing && inner.items.len() >= self.capacity {
+            inner = self.changed.wait(inner).unwrap();
+        }
+        if inner.flushing {
+            return Err(gst::FlowError::Flushing);
+        }
+        inner.flow
+    }
+
     /// Adds an item without waiting; when full, GAP events are dropped (they are advisory and the
     /// next one covers the same span), anything else is kept.
     pub fn push_nowait(&self, item: Item) {

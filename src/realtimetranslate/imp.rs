@@ -62,7 +62,7 @@ struct Shared {
     /// Bumped on every new session: callbacks of an older one are ignored.
     generation: AtomicU64,
     /// Microseconds from a translated chunk's arrival to its buffer leaving `src`.
-    delays: Mutex<Vec<u64>>,
+    delays: Mutex<std::collections::VecDeque<u64>>,
     last_warning: Mutex<Option<Instant>>,
 }
 
@@ -82,7 +82,12 @@ impl Shared {
         self.session_end_changed.notify_all();
     }
 
-    fn push_text_items(&self, items: PadItems) {
+    /// Queues output for every pad. Called with the output lock held, so output produced by the
+    /// streaming thread and by the session callback stays in timeline order.
+    fn push_items(&self, items: PadItems) {
+        for item in items.audio {
+            self.audio.push_nowait(item);
+        }
         for item in items.text {
             self.text.push_nowait(item);
         }
@@ -186,15 +191,16 @@ impl RealtimeTranslate {
         };
         match item {
             Item::Buffer(buffer, arrivals) => {
+                // Taken before the push: time spent downstream (a sink's clock wait) is not ours.
+                let now = Instant::now();
                 let flow = pad.push(buffer);
                 if !arrivals.is_empty() {
-                    let now = Instant::now();
                     let mut delays = self.shared.delays.lock().unwrap();
                     for at in arrivals {
                         if delays.len() >= DELAY_SAMPLES {
-                            delays.remove(0);
+                            delays.pop_front();
                         }
-                        delays.push(now.duration_since(at).as_micros() as u64);
+                        delays.push_back(now.duration_since(at).as_micros() as u64);
                     }
                 }
                 if let Err(err) = flow {
@@ -298,6 +304,15 @@ impl RealtimeTranslate {
                 };
                 let mut output = self.shared.output.lock().unwrap();
                 output.timeline.push_audio(&samples, Instant::now());
+                // Out at once rather than with the next input buffer: the write head may run
+                // ahead of input end − latency, up to the input's end, so when it is heard
+                // does not change, only how soon downstream gets it.
+                if let Some(input_end) = output.input_end {
+                    let to = output.timeline.speech_end().min(input_end);
+                    let emitted = output.timeline.advance(to);
+                    let items = output.items(emitted);
+                    self.shared.push_items(items);
+                }
             }
             SessionEvent::OutputTranscript(delta) => {
                 gst::debug!(CAT, imp = self, "translated text {delta:?}");
@@ -413,6 +428,25 @@ impl RealtimeTranslate {
         self.shared.session_end_changed.notify_all();
     }
 
+    /// Waits until the session is no longer running, or `deadline`. The guard is released before
+    /// returning: everything after (pushing, `failed()`) takes the same lock.
+    fn wait_session_end(&self, deadline: Instant) -> SessionEnd {
+        let mut end = self.shared.session_end.lock().unwrap();
+        while *end == SessionEnd::Running {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            end = self
+                .shared
+                .session_end_changed
+                .wait_timeout(end, left)
+                .unwrap()
+                .0;
+        }
+        *end
+    }
+
     fn upstream_is_live(&self) -> bool {
         let mut query = gst::query::Latency::new();
         self.sinkpad.peer_query(&mut query) && query.result().0
@@ -436,7 +470,7 @@ impl RealtimeTranslate {
         }
         self.pace(buffer.pts());
 
-        let audio = {
+        {
             let mut state = self.state.lock().unwrap();
             let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
             let Some(converter) = state.converter.as_mut() else {
@@ -483,35 +517,21 @@ impl RealtimeTranslate {
             let emitted = output
                 .timeline
                 .advance(input_end.saturating_sub(state.latency_samples));
+            output.input_end = Some(input_end);
             let items = output.items(emitted);
+            self.shared.push_items(items);
             drop(output);
             if congested {
                 self.warn("the connection is not keeping up: audio chunks were dropped");
             }
-            let PadItems {
-                audio,
-                text,
-                source_text,
-            } = items;
-            self.shared.push_text_items(PadItems {
-                audio: Vec::new(),
-                text,
-                source_text,
-            });
-            audio
-        };
-        self.push_audio(audio)
+        }
+        self.audio_flow()
     }
 
-    fn push_audio(&self, items: Vec<Item>) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut flow = Ok(gst::FlowSuccess::Ok);
-        for item in items {
-            flow = self.shared.audio.push_blocking(item);
-            if flow.is_err() {
-                break;
-            }
-        }
-        match flow {
+    /// Waits while the audio queue is full (backpressure from downstream) and returns the
+    /// combined flow result for upstream.
+    fn audio_flow(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
+        match self.shared.audio.wait_for_room() {
             // Audio unlinked is fine while a text pad still carries the subtitles.
             Err(gst::FlowError::NotLinked)
                 if self.subtitle_srcpad.is_linked() || self.source_subtitle_srcpad.is_linked() =>
@@ -526,7 +546,7 @@ impl RealtimeTranslate {
     /// GAP on the input: time passes with nothing to hear.
     fn handle_gap(&self, pts: gst::ClockTime, duration: Option<gst::ClockTime>) {
         let Some(duration) = duration else { return };
-        let audio = {
+        {
             let mut state = self.state.lock().unwrap();
             let Some(state) = state.as_mut() else { return };
             let mut output = self.shared.output.lock().unwrap();
@@ -541,16 +561,11 @@ impl RealtimeTranslate {
             let emitted = output
                 .timeline
                 .advance(input_end.saturating_sub(state.latency_samples));
+            output.input_end = Some(input_end);
             let items = output.items(emitted);
-            drop(output);
-            self.shared.push_text_items(PadItems {
-                audio: Vec::new(),
-                text: items.text,
-                source_text: items.source_text,
-            });
-            items.audio
-        };
-        let _ = self.push_audio(audio);
+            self.shared.push_items(items);
+        }
+        let _ = self.audio_flow();
     }
 
     /// EOS: flush the input, close the session, wait (bounded) for the last translations, write
@@ -582,27 +597,14 @@ impl RealtimeTranslate {
         }
         // The session has its own drain timeout; this one only guards against a task that died.
         let deadline = Instant::now() + drain_timeout + Duration::from_secs(3);
-        let mut end = self.shared.session_end.lock().unwrap();
-        while *end == SessionEnd::Running {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            end = self
-                .shared
-                .session_end_changed
-                .wait_timeout(end, left)
-                .unwrap()
-                .0;
-        }
-        let end = *end;
+        let end = self.wait_session_end(deadline);
         if end == SessionEnd::Cancelled {
             return false;
         }
         if end == SessionEnd::Running {
             self.warn("the session did not finish in time after end of stream");
         }
-        let audio = {
+        {
             let state = self.state.lock().unwrap();
             let Some(state) = state.as_ref() else {
                 return false;
@@ -639,21 +641,13 @@ impl RealtimeTranslate {
                 output.origin.unwrap_or(gst::ClockTime::ZERO)
                     + samples_to_time(output.timeline.written()),
             );
-            drop(output);
-            items.text.push(Item::Event(gst::event::Eos::new()));
-            items.source_text.push(Item::Event(gst::event::Eos::new()));
-            self.shared.push_text_items(PadItems {
-                audio: Vec::new(),
-                text: items.text,
-                source_text: items.source_text,
-            });
-            items.audio
-        };
-        let _ = self.push_audio(audio);
-        let _ = self
-            .shared
-            .audio
-            .push_blocking(Item::Event(gst::event::Eos::new()));
+            output.input_end = None;
+            for queued in [&mut items.audio, &mut items.text, &mut items.source_text] {
+                queued.push(Item::Event(gst::event::Eos::new()));
+            }
+            self.shared.push_items(items);
+        }
+        let _ = self.audio_flow();
         true
     }
 
@@ -892,7 +886,7 @@ impl RealtimeTranslate {
                 output.timeline.dropped(),
             )
         };
-        let mut delays = self.shared.delays.lock().unwrap().clone();
+        let mut delays: Vec<u64> = self.shared.delays.lock().unwrap().iter().copied().collect();
         delays.sort_unstable();
         let percentile = |p: f64| {
             if delays.is_empty() {
@@ -1029,7 +1023,7 @@ impl ObjectSubclass for RealtimeTranslate {
             session_end: Mutex::new(SessionEnd::Running),
             session_end_changed: Condvar::new(),
             generation: AtomicU64::new(0),
-            delays: Mutex::new(Vec::new()),
+            delays: Mutex::new(std::collections::VecDeque::new()),
             last_warning: Mutex::new(None),
         });
         Self {

@@ -47,6 +47,8 @@ pub struct Output {
     pub timeline: Timeline,
     /// PTS of the first input sample; `None` until the first buffer.
     pub origin: Option<gst::ClockTime>,
+    /// End of the input so far (samples from origin): output may be written up to here at once.
+    pub input_end: Option<u64>,
     /// Where each text pad stands (samples from origin).
     text_position: u64,
     source_text_position: u64,
@@ -58,6 +60,7 @@ impl Output {
         Self {
             timeline: Timeline::new(default_cue_settings(), MAX_PENDING_SAMPLES),
             origin: None,
+            input_end: None,
             text_position: 0,
             source_text_position: 0,
             discont: true,

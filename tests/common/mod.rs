@@ -194,8 +194,14 @@ pub fn run_pipeline(
             _ => {}
         }
     }
-    // Errors posted while the pipeline failed to start come through here too.
-    while let Some(message) = bus.pop_filtered(&[gst::MessageType::Error]) {
+    // Errors posted while the pipeline failed to start come through here too; after the first
+    // error, the follow-on ones (upstream's "streaming stopped") are not collected.
+    while let Some(message) = captured
+        .errors
+        .is_empty()
+        .then(|| bus.pop_filtered(&[gst::MessageType::Error]))
+        .flatten()
+    {
         if let gst::MessageView::Error(err) = message.view() {
             let text = format!("{} ({:?})", err.error(), err.debug());
             if !captured.errors.contains(&text) {
