@@ -28,8 +28,10 @@
 //!   shown: the same from the real-time instant speech ended (adds the chunk's buffering) and how
 //!   much input past the end of speech the engine needed (its VAD hang-over).
 
-use realtimetranslate_server::engine::offline::OfflineEngineFactory;
-use realtimetranslate_server::engine::offline::apertium::{Apertium, strip_marks};
+use realtimetranslate_server::engine::offline::apertium::Apertium;
+use realtimetranslate_server::engine::offline::{
+    OfflineEngineFactory, capitalise_pronoun, tidy_translation as tidy,
+};
 use realtimetranslate_server::engine::{Engine, EngineFactory, EngineOutput};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -520,31 +522,7 @@ fn percentile(values: &[f64], p: f64) -> f64 {
 /// What the engine hands Apertium for a perfect recognition: lower case, no punctuation, the
 /// pronoun "I" capitalised (as the engine does).
 fn engine_form(english: &str) -> String {
-    asr_words(english)
-        .into_iter()
-        .map(|w| match w.as_str() {
-            "i" | "i'm" | "i'd" | "i'll" | "i've" => format!("I{}", &w[1..]),
-            _ => w,
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Apertium's output cleaned up as the engine does: marks removed, sentence case, final stop.
-fn tidy(text: &str) -> String {
-    let text = strip_marks(text)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut chars = text.chars();
-    let Some(first) = chars.next() else {
-        return text;
-    };
-    let mut out: String = first.to_uppercase().chain(chars).collect();
-    if !out.ends_with(['.', '!', '?', '…']) {
-        out.push('.');
-    }
-    out
+    capitalise_pronoun(&asr_words(english).join(" "))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ impl OfflineEngine {
             return;
         };
         let spanish = match translator.translate(&english) {
-            Ok(s) => tidy(&apertium::strip_marks(&s)),
+            Ok(s) => tidy_translation(&s),
             Err(e) => {
                 eprintln!("offline engine: translation failed: {e}");
                 return;
@@ -144,7 +144,7 @@ impl OfflineEngine {
 
 /// PocketSphinx writes everything in lower case; Apertium only knows the pronoun as "I" (lower-case
 /// "i would like" comes out as "i Gustaría" instead of "Me gustaría").
-fn capitalise_pronoun(text: &str) -> String {
+pub fn capitalise_pronoun(text: &str) -> String {
     text.split_whitespace()
         .map(|w| match w {
             "i" | "i'm" | "i'd" | "i'll" | "i've" => format!("I{}", &w[1..]),
@@ -154,9 +154,13 @@ fn capitalise_pronoun(text: &str) -> String {
         .join(" ")
 }
 
-/// Sentence case and a final full stop, which Apertium leaves to its input.
-fn tidy(text: &str) -> String {
-    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+/// Apertium's output as the engine speaks and shows it: unknown-word marks removed, sentence
+/// case, a final full stop (Apertium leaves those to its input).
+pub fn tidy_translation(raw: &str) -> String {
+    let text = apertium::strip_marks(raw)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
     let mut chars = text.chars();
     let Some(first) = chars.next() else {
         return text;
