@@ -172,10 +172,10 @@ impl Timeline {
         emitted
     }
 
-    /// End of stream: writes out all queued speech (it may run past the input's end) and closes
-    /// every cue.
-    pub fn finish(&mut self) -> Emitted {
-        let end = self.speech_end();
+    /// End of stream: writes up to `input_end` and out all queued speech (it may run past the
+    /// input's end), and closes every cue.
+    pub fn finish(&mut self, input_end: u64) -> Emitted {
+        let end = self.speech_end().max(input_end);
         let mut emitted = self.advance(end);
         self.translated.activity(self.written, end);
         emitted.cues.extend(self.translated.close());
@@ -387,7 +387,7 @@ mod tests {
         t.push_audio(&[2; 10], Instant::now());
         let out = t.advance(5);
         assert_eq!(out.audio, vec![1; 5]);
-        let out = t.finish();
+        let out = t.finish(0);
         assert_eq!(out.audio, [vec![1; 5], vec![2; 10]].concat());
         assert_eq!(t.written(), 20);
     }
@@ -457,7 +457,7 @@ mod tests {
                 text: "Uno.".into()
             }]
         );
-        let out = t.finish();
+        let out = t.finish(0);
         assert_eq!(out.cues[0].start, 1000 * MS);
         assert_eq!(out.cues[0].text, "Dos.");
     }
@@ -478,7 +478,7 @@ mod tests {
             );
             assert!(cue.text.split_whitespace().all(|w| w == "palabra"));
         }
-        let out = t.finish();
+        let out = t.finish(0);
         let total: usize = closed
             .iter()
             .chain(&out.cues)
@@ -493,7 +493,7 @@ mod tests {
         t.push_text("Bue");
         t.push_text("nos");
         t.push_text(" días");
-        let out = t.finish();
+        let out = t.finish(0);
         assert_eq!(out.cues[0].text, "Buenos días");
     }
 

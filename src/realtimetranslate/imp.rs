@@ -129,6 +129,22 @@ impl State {
         result
     }
 
+    /// Samples sent to and received from the current session.
+    fn samples_exchanged(&self) -> (u64, u64) {
+        self.session.as_ref().map_or((0, 0), |session| {
+            let counters = session.counters();
+            (
+                counters.samples_sent.load(Ordering::Relaxed),
+                counters.samples_received.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Where the input ends, in samples from `origin`.
+    fn input_end(&self, origin: gst::ClockTime) -> u64 {
+        time_to_samples(self.next_pts.unwrap_or(origin).saturating_sub(origin))
+    }
+
     /// Time passed with no input: the converter's filter tail (which belongs before the gap)
     /// goes out first, then silence for the gap.
     fn fill_gap(&mut self, duration: gst::ClockTime) -> Result<(), ()> {
@@ -304,15 +320,7 @@ impl RealtimeTranslate {
                 };
                 let mut output = self.shared.output.lock().unwrap();
                 output.timeline.push_audio(&samples, Instant::now());
-                // Out at once rather than with the next input buffer: the write head may run
-                // ahead of input end − latency, up to the input's end, so when it is heard
-                // does not change, only how soon downstream gets it.
-                if let Some(input_end) = output.input_end {
-                    let to = output.timeline.speech_end().min(input_end);
-                    let emitted = output.timeline.advance(to);
-                    let items = output.items(emitted);
-                    self.shared.push_items(items);
-                }
+                self.shared.push_items(output.write_arrived());
             }
             SessionEvent::OutputTranscript(delta) => {
                 gst::debug!(CAT, imp = self, "translated text {delta:?}");
@@ -470,7 +478,7 @@ impl RealtimeTranslate {
         }
         self.pace(buffer.pts());
 
-        {
+        let congested = {
             let mut state = self.state.lock().unwrap();
             let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
             let Some(converter) = state.converter.as_mut() else {
@@ -513,17 +521,12 @@ impl RealtimeTranslate {
             drop(map);
             congested |= state.send(&converted).is_err();
             state.next_pts = Some((pts + duration).max(expected));
-            let input_end = time_to_samples(state.next_pts.unwrap().saturating_sub(origin));
-            let emitted = output
-                .timeline
-                .advance(input_end.saturating_sub(state.latency_samples));
-            output.input_end = Some(input_end);
-            let items = output.items(emitted);
+            let items = output.input_reached(state.input_end(origin), state.latency_samples);
             self.shared.push_items(items);
-            drop(output);
-            if congested {
-                self.warn("the connection is not keeping up: audio chunks were dropped");
-            }
+            congested
+        };
+        if congested {
+            self.warn("the connection is not keeping up: audio chunks were dropped");
         }
         self.audio_flow()
     }
@@ -557,12 +560,7 @@ impl RealtimeTranslate {
                 let _ = state.fill_gap(end - start);
             }
             state.next_pts = Some(end.max(state.next_pts.unwrap_or(end)));
-            let input_end = time_to_samples(state.next_pts.unwrap().saturating_sub(origin));
-            let emitted = output
-                .timeline
-                .advance(input_end.saturating_sub(state.latency_samples));
-            output.input_end = Some(input_end);
-            let items = output.items(emitted);
+            let items = output.input_reached(state.input_end(origin), state.latency_samples);
             self.shared.push_items(items);
         }
         let _ = self.audio_flow();
@@ -610,28 +608,12 @@ impl RealtimeTranslate {
                 return false;
             };
             let mut output = self.shared.output.lock().unwrap();
-            let mut items = PadItems::default();
             if let Some(origin) = output.origin {
-                let input_end =
-                    time_to_samples(state.next_pts.unwrap_or(origin).saturating_sub(origin));
-                let emitted = output.timeline.advance(input_end);
-                let more = output.items(emitted);
-                items.audio.extend(more.audio);
-                items.text.extend(more.text);
-                items.source_text.extend(more.source_text);
-                let emitted = output.timeline.finish();
-                let more = output.items(emitted);
-                items.audio.extend(more.audio);
-                items.text.extend(more.text);
-                items.source_text.extend(more.source_text);
-                output.gaps(&mut items, true);
+                // The input end as the streaming thread last saw it, including a trailing gap.
+                output.input_end = Some(state.input_end(origin));
             }
-            let (samples_sent, samples_received) = state.session.as_ref().map_or((0, 0), |s| {
-                (
-                    s.counters().samples_sent.load(Ordering::Relaxed),
-                    s.counters().samples_received.load(Ordering::Relaxed),
-                )
-            });
+            let items = output.finish();
+            let (samples_sent, samples_received) = state.samples_exchanged();
             gst::info!(
                 CAT,
                 imp = self,
@@ -641,10 +623,6 @@ impl RealtimeTranslate {
                 output.origin.unwrap_or(gst::ClockTime::ZERO)
                     + samples_to_time(output.timeline.written()),
             );
-            output.input_end = None;
-            for queued in [&mut items.audio, &mut items.text, &mut items.source_text] {
-                queued.push(Item::Event(gst::event::Eos::new()));
-            }
             self.shared.push_items(items);
         }
         let _ = self.audio_flow();
@@ -866,17 +844,9 @@ impl RealtimeTranslate {
 
     fn stats(&self) -> gst::Structure {
         let state = self.state.lock().unwrap();
-        let (sent, received, dropped) = state.as_ref().map_or((0, 0, 0), |s| {
-            s.session
-                .as_ref()
-                .map_or((0, 0, s.dropped_chunks), |session| {
-                    (
-                        session.counters().samples_sent.load(Ordering::Relaxed),
-                        session.counters().samples_received.load(Ordering::Relaxed),
-                        s.dropped_chunks,
-                    )
-                })
-        });
+        let ((sent, received), dropped) = state
+            .as_ref()
+            .map_or(((0, 0), 0), |s| (s.samples_exchanged(), s.dropped_chunks));
         drop(state);
         let (written, pending, dropped_translation) = {
             let output = self.shared.output.lock().unwrap();
@@ -1238,35 +1208,14 @@ impl ElementImpl for RealtimeTranslate {
             let text_caps = gst::Caps::builder("text/x-raw")
                 .field("format", "utf8")
                 .build();
+            let template = |name, direction, caps: &gst::Caps| {
+                gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).unwrap()
+            };
             vec![
-                gst::PadTemplate::new(
-                    "sink",
-                    gst::PadDirection::Sink,
-                    gst::PadPresence::Always,
-                    &sink_caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &src_caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "subtitle_src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &text_caps,
-                )
-                .unwrap(),
-                gst::PadTemplate::new(
-                    "source_subtitle_src",
-                    gst::PadDirection::Src,
-                    gst::PadPresence::Always,
-                    &text_caps,
-                )
-                .unwrap(),
+                template("sink", gst::PadDirection::Sink, &sink_caps),
+                template("src", gst::PadDirection::Src, &src_caps),
+                template("subtitle_src", gst::PadDirection::Src, &text_caps),
+                template("source_subtitle_src", gst::PadDirection::Src, &text_caps),
             ]
         });
         TEMPLATES.as_ref()

@@ -109,6 +109,42 @@ impl Output {
         items
     }
 
+    /// The input now reaches `input_end`: output is due up to `input_end − latency`.
+    pub fn input_reached(&mut self, input_end: u64, latency: u64) -> PadItems {
+        self.input_end = Some(input_end);
+        let emitted = self.timeline.advance(input_end.saturating_sub(latency));
+        self.items(emitted)
+    }
+
+    /// Translated speech arrived: what is queued goes out at once, up to the input's end, rather
+    /// than with the next input buffer. When it is heard does not change, only how soon
+    /// downstream has it.
+    pub fn write_arrived(&mut self) -> PadItems {
+        let Some(input_end) = self.input_end else {
+            return PadItems::default();
+        };
+        let emitted = self
+            .timeline
+            .advance(self.timeline.speech_end().min(input_end));
+        self.items(emitted)
+    }
+
+    /// End of stream: everything out (translation may run past the input's end), every cue
+    /// closed, the text pads covered to the end, then EOS on every pad.
+    pub fn finish(&mut self) -> PadItems {
+        let mut items = PadItems::default();
+        if self.origin.is_some() {
+            let emitted = self.timeline.finish(self.input_end.unwrap_or(0));
+            items = self.items(emitted);
+            self.gaps(&mut items, true);
+        }
+        self.input_end = None;
+        for queued in [&mut items.audio, &mut items.text, &mut items.source_text] {
+            queued.push(Item::Event(gst::event::Eos::new()));
+        }
+        items
+    }
+
     /// Cues closed outside an advance (a text fragment ended the previous sentence).
     pub fn cue_items(&mut self, cues: &[Cue], source: bool) -> Vec<Item> {
         let position = if source {
