@@ -58,10 +58,8 @@ fn parse_args() -> Result<Args, String> {
     Ok(parsed)
 }
 
-fn collect_cues(
-    sink: gst_app::AppSink,
-    origin: Arc<Mutex<Option<gst::ClockTime>>>,
-) -> Arc<Mutex<Vec<TimedCue>>> {
+/// Collects the cues a text pad produces, timed from the start of the recording (stream time).
+fn collect_cues(sink: gst_app::AppSink) -> Arc<Mutex<Vec<TimedCue>>> {
     let cues = Arc::new(Mutex::new(Vec::new()));
     let into = cues.clone();
     sink.set_callbacks(
@@ -73,8 +71,7 @@ fn collect_cues(
                     .segment()
                     .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
                 let pts = buffer.pts().unwrap_or_default();
-                let stream_time = segment.and_then(|s| s.to_stream_time(pts)).unwrap_or(pts);
-                let start = stream_time.saturating_sub(origin.lock().unwrap().unwrap_or_default());
+                let start = segment.and_then(|s| s.to_stream_time(pts)).unwrap_or(pts);
                 let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
                 into.lock().unwrap().push(TimedCue {
                     start_ns: start.nseconds(),
@@ -116,18 +113,13 @@ fn run(args: &Args) -> Result<(), String> {
         .map_err(|e| format!("cannot build the pipeline: {e}"))?
         .downcast::<gst::Pipeline>()
         .map_err(|_| "not a pipeline")?;
-    // Cue times are reported from the start of the recording.
-    let origin = Arc::new(Mutex::new(Some(gst::ClockTime::ZERO)));
     let by_name = |name: &str| {
         pipeline
             .by_name(name)
             .and_then(|e| e.downcast::<gst_app::AppSink>().ok())
     };
-    let cues = collect_cues(
-        by_name("subtitles").ok_or("no subtitle sink")?,
-        origin.clone(),
-    );
-    let source_cues = collect_cues(by_name("source").ok_or("no source sink")?, origin);
+    let cues = collect_cues(by_name("subtitles").ok_or("no subtitle sink")?);
+    let source_cues = collect_cues(by_name("source").ok_or("no source sink")?);
 
     pipeline.set_state(gst::State::Playing).map_err(|_| {
         let bus = pipeline.bus().expect("pipeline bus");
@@ -161,23 +153,17 @@ fn run(args: &Args) -> Result<(), String> {
         std::fs::write(format!("{}.source.srt", args.out), to_srt(&source_cues))
             .map_err(|e| e.to_string())?;
     }
-    let seconds = |ns: u64| ns as f64 / 1e9;
-    for cue in &source_cues {
-        println!(
-            "heard      [{:7.2} s → {:7.2} s] {}",
-            seconds(cue.start_ns),
-            seconds(cue.end_ns),
-            cue.text.replace('\n', " ")
-        );
-    }
-    for cue in &cues {
-        println!(
-            "translated [{:7.2} s → {:7.2} s] {}",
-            seconds(cue.start_ns),
-            seconds(cue.end_ns),
-            cue.text.replace('\n', " ")
-        );
-    }
+    let print = |label: &str, cues: &[TimedCue]| {
+        for cue in cues {
+            let (start, end) = (cue.start_ns as f64 / 1e9, cue.end_ns as f64 / 1e9);
+            println!(
+                "{label:<10} [{start:7.2} s → {end:7.2} s] {}",
+                cue.text.replace('\n', " ")
+            );
+        }
+    };
+    print("heard", &source_cues);
+    print("translated", &cues);
     println!("wrote {0}.wav, {0}.srt and {0}.vtt", args.out);
     if cues.is_empty() {
         return Err("no translation came back (was there speech in the input?)".into());
