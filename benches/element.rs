@@ -1114,45 +1114,46 @@ fn main() {
     print_stats("live, src ! fakesink sync=true", &live.synced);
     print_warnings("live sync=true", &live.synced_report);
     println!(
-        "    (the element takes the time after pad.push() returns, so with a synchronised sink and no\n     queue the figure includes the sink's clock wait)"
+        "    (with a synchronised sink and no queue, a buffer waits in the element while the sink\n     blocks the previous push on its clock, so that figure includes the sink's clock wait)"
     );
     if let Some(s) = &cpu.inprocess.stats {
         print_stats("pacing=none (section 1 run)", s);
     }
     let baseline_q = format!("queue p50 {q50:.3} / p99 {q99:.3} ms");
+    // `judged`: whether the figure counts against the target.
+    let delay_row = |figure: &str, s: &ElementStats, judged: bool| Row {
+        figure: figure.into(),
+        value: format!("{:.3} / {:.3} ms", s.p50_ms, s.p99_ms),
+        baseline: baseline_q.clone(),
+        target: if judged {
+            format!("p99 <= {TARGET_DELAY_P99_MS} ms")
+        } else {
+            "-".into()
+        },
+        pass: judged.then_some(s.delay_samples > 0 && s.p99_ms <= TARGET_DELAY_P99_MS),
+    };
     if let Some(s) = &cpu.inprocess.stats {
-        rows.push(Row {
-            figure: "2. delay p50/p99, pacing=none (non-live)".into(),
-            value: format!("{:.3} / {:.3} ms", s.p50_ms, s.p99_ms),
-            baseline: baseline_q.clone(),
-            target: format!("p99 <= {TARGET_DELAY_P99_MS} ms"),
-            pass: Some(s.delay_samples > 0 && s.p99_ms <= TARGET_DELAY_P99_MS),
-        });
+        rows.push(delay_row(
+            "2. delay p50/p99, pacing=none (non-live)",
+            s,
+            true,
+        ));
     }
-    let s = &live.unsynced;
-    rows.push(Row {
-        figure: "2. delay p50/p99, live, 20 ms input buffers".into(),
-        value: format!("{:.3} / {:.3} ms", s.p50_ms, s.p99_ms),
-        baseline: baseline_q.clone(),
-        target: format!("p99 <= {TARGET_DELAY_P99_MS} ms"),
-        pass: Some(s.delay_samples > 0 && s.p99_ms <= TARGET_DELAY_P99_MS),
-    });
-    let s = &live.small_buffers;
-    rows.push(Row {
-        figure: "2. delay p50/p99, live, 5 ms input buffers".into(),
-        value: format!("{:.3} / {:.3} ms", s.p50_ms, s.p99_ms),
-        baseline: baseline_q.clone(),
-        target: format!("p99 <= {TARGET_DELAY_P99_MS} ms"),
-        pass: Some(s.delay_samples > 0 && s.p99_ms <= TARGET_DELAY_P99_MS),
-    });
-    let s = &live.synced;
-    rows.push(Row {
-        figure: "2. delay p50/p99, live, fakesink sync=true (incl. sink wait)".into(),
-        value: format!("{:.3} / {:.3} ms", s.p50_ms, s.p99_ms),
-        baseline: baseline_q,
-        target: "-".into(),
-        pass: None,
-    });
+    rows.push(delay_row(
+        "2. delay p50/p99, live, 20 ms input buffers",
+        &live.unsynced,
+        true,
+    ));
+    rows.push(delay_row(
+        "2. delay p50/p99, live, 5 ms input buffers",
+        &live.small_buffers,
+        true,
+    ));
+    rows.push(delay_row(
+        "2. delay p50/p99, live, fakesink sync=true (incl. sink wait)",
+        &live.synced,
+        false,
+    ));
 
     // 3.
     println!(
