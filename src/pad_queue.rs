@@ -44,22 +44,8 @@ impl PadQueue {
         }
     }
 
-    /// Adds an item, waiting for room while the queue is full (backpressure from downstream).
-    /// Fails with the pad's last fatal flow result, or `Flushing`.
-    pub fn push_blocking(&self, item: Item) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let mut inner = self.inner.lock().unwrap();
-        while !inner.flushing && inner.items.len() >= self.capacity {
-            inner = self.changed.wait(inner).unwrap();
-        }
-        if inner.flushing {
-            return Err(gst::FlowError::Flushing);
-        }
-        inner.items.push_back(item);
-        self.changed.notify_all();
-        inner.flow
-    }
-
-    /// Waits while the queue is full; then the last flow result, or `Flushing`.
+    /// Waits while the queue is full (backpressure from downstream); then the pad's last flow
+    /// result, or `Flushing`. Producers add with [`PadQueue::push_nowait`] and then wait here.
     pub fn wait_for_room(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut inner = self.inner.lock().unwrap();
         while !inner.flushing && inner.items.len() >= self.capacity {
@@ -138,12 +124,10 @@ mod tests {
         gst::init().unwrap();
         let queue = Arc::new(PadQueue::new(1));
         queue.set_flushing(false);
-        queue
-            .push_blocking(Item::Event(gst::event::Eos::new()))
-            .unwrap();
+        queue.push_nowait(Item::Event(gst::event::Eos::new()));
         let producer = {
             let queue = queue.clone();
-            std::thread::spawn(move || queue.push_blocking(Item::Event(gst::event::Eos::new())))
+            std::thread::spawn(move || queue.wait_for_room())
         };
         std::thread::sleep(Duration::from_millis(50));
         assert!(

@@ -750,7 +750,11 @@ impl RealtimeTranslate {
             }
             EventView::Tag(_) => true,
             _ if event.is_serialized() => {
-                let _ = self.shared.audio.push_blocking(Item::Event(event));
+                // Under the output lock: in order with audio the session callback queues.
+                let output = self.shared.output.lock().unwrap();
+                self.shared.audio.push_nowait(Item::Event(event));
+                drop(output);
+                let _ = self.audio_flow();
                 true
             }
             _ => self.srcpad.push_event(event),
