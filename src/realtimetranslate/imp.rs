@@ -2,8 +2,9 @@
 //!
 //! Threads: the sink pad's streaming thread converts and chunks input and advances the output
 //! timeline; the session task (tokio) queues translations into the timeline; each src pad pushes
-//! from its own task. Lock order: `settings` → `state` → `shared.output`; no lock is held across
-//! a push, a wait, or posting a message.
+//! from its own task. Lock order: `settings` → `state` → `shared.output` → a pad queue's own
+//! lock. All output is queued with `shared.output` held, so the two producers stay in timeline
+//! order; no element lock is held across a push downstream or a wait (clock, queue room, drain).
 
 use super::output::{Output, PadItems, samples_to_time, time_to_samples};
 use super::settings::{self, Settings, invalid_language_message, is_valid_language};
