@@ -6,6 +6,7 @@
 
 use gst::glib;
 
+pub mod backends;
 pub mod convert;
 pub mod local_engine;
 pub mod pad_queue;

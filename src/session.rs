@@ -4,23 +4,25 @@
 //! network; everything the server says comes back through a callback as [`SessionEvent`]s. Every
 //! network step has a time limit, so a dead peer becomes an error instead of a hang.
 
-use crate::protocol::translation::{ClientEvent, ServerEvent, SessionConfig};
+use crate::protocol::translation::SessionConfig;
 use crate::runtime::RUNTIME;
 use crate::secret::ApiKey;
-use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio::time::{Instant, timeout, timeout_at};
+use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{self};
 
 /// Chunks the channel holds: 64 × 200 ms ≈ 13 s of audio while the connection is being set up.
 pub const AUDIO_QUEUE_CHUNKS: usize = 64;
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// A network write that takes longer than this means the peer is gone.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest frame accepted from a server: audio deltas are tens of kilobytes, so anything near
+/// this is a broken peer, and the bound keeps one frame from taking unbounded memory.
+pub const MAX_FRAME_BYTES: usize = 8 << 20;
 
 /// Where the session connects.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,9 +56,17 @@ pub fn url_with_model(url: &str, model: &str) -> String {
     format!("{url}{separator}model={model}")
 }
 
+/// Which wire protocol (and so which `backends` module) a session speaks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Protocol {
+    /// OpenAI realtime translation (`/v1/realtime/translations`), also spoken by the local engine.
+    Translation,
+}
+
 /// What the element needs to open a session.
 #[derive(Debug, Clone)]
 pub struct SessionParams {
+    pub protocol: Protocol,
     pub endpoint: Endpoint,
     pub api_key: Option<ApiKey>,
     pub safety_identifier: Option<String>,
@@ -64,19 +74,35 @@ pub struct SessionParams {
     pub connect_timeout: Duration,
     /// After `session.close`, how long to wait for `session.closed`.
     pub drain_timeout: Duration,
+    /// A connection on which nothing arrives for this long (pings are sent meanwhile) is dead.
+    pub keepalive_timeout: Duration,
 }
 
-/// Why a session ended badly.
+/// Why a session ended badly. [`SessionError::is_recoverable`] decides between reconnecting and
+/// stopping with an error.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SessionError {
     /// The service refused the key: retrying cannot help.
     Authentication(String),
-    /// Billing or permission problem reported by the service: retrying cannot help.
+    /// Billing, permission or request problem reported by the service: retrying cannot help.
     Refused(String),
-    /// Could not connect or the connection broke.
+    /// The session reached its lifetime (possibly earlier than announced): open a new one at once.
+    Expired(String),
+    /// Too many requests: retry after a back-off.
+    RateLimited(String),
+    /// Could not connect, the connection broke or went silent, or the service had an internal
+    /// error: retry after a back-off.
     Connection(String),
-    /// The service closed the session.
-    Closed(String),
+}
+
+impl SessionError {
+    /// Whether a new session may succeed where this one failed.
+    pub fn is_recoverable(&self) -> bool {
+        !matches!(
+            self,
+            SessionError::Authentication(_) | SessionError::Refused(_)
+        )
+    }
 }
 
 impl std::fmt::Display for SessionError {
@@ -84,8 +110,9 @@ impl std::fmt::Display for SessionError {
         match self {
             SessionError::Authentication(why) => write!(f, "authentication failed: {why}"),
             SessionError::Refused(why) => write!(f, "the service refused the session: {why}"),
+            SessionError::Expired(why) => write!(f, "the session expired: {why}"),
+            SessionError::RateLimited(why) => write!(f, "rate limited: {why}"),
             SessionError::Connection(why) => write!(f, "connection failed: {why}"),
-            SessionError::Closed(why) => write!(f, "the service closed the session: {why}"),
         }
     }
 }
@@ -119,9 +146,22 @@ pub struct SessionCounters {
     pub samples_received: AtomicU64,
 }
 
-enum Control {
+/// Requests from the element to a running session.
+#[derive(Debug)]
+pub enum Control {
+    /// Send the new configuration (e.g. the target language changed while playing).
     Update(SessionConfig),
+    /// Send what is queued, then end the session politely; `Finished` follows.
     Close,
+}
+
+/// The session task's side of the channels: what a backend's dialogue reads and reports to.
+pub struct Link {
+    /// 24 kHz mono chunks to send, in order.
+    pub audio: mpsc::Receiver<Vec<i16>>,
+    pub control: mpsc::Receiver<Control>,
+    pub on_event: Callback,
+    pub counters: Arc<SessionCounters>,
 }
 
 /// Handle on a running session; dropping it aborts the connection at once.
@@ -136,7 +176,7 @@ pub struct Session {
 #[derive(Debug)]
 pub struct Backpressure;
 
-type Callback = Arc<dyn Fn(SessionEvent) + Send + Sync>;
+pub type Callback = Arc<dyn Fn(SessionEvent) + Send + Sync>;
 
 impl Session {
     /// Starts connecting in the background; returns at once.
@@ -144,13 +184,13 @@ impl Session {
         let (audio_tx, audio_rx) = mpsc::channel(AUDIO_QUEUE_CHUNKS);
         let (control_tx, control_rx) = mpsc::channel(16);
         let counters = Arc::new(SessionCounters::default());
-        let task = RUNTIME.spawn(run(
-            params,
-            audio_rx,
-            control_rx,
+        let link = Link {
+            audio: audio_rx,
+            control: control_rx,
             on_event,
-            counters.clone(),
-        ));
+            counters: counters.clone(),
+        };
+        let task = RUNTIME.spawn(run(params, link));
         Session {
             audio: audio_tx,
             control: control_tx,
@@ -190,31 +230,39 @@ impl Drop for Session {
     }
 }
 
-async fn run(
-    params: SessionParams,
-    audio: mpsc::Receiver<Vec<i16>>,
-    control: mpsc::Receiver<Control>,
-    on_event: Callback,
-    counters: Arc<SessionCounters>,
-) {
-    let result = converse(&params, audio, control, &*on_event, &counters).await;
+async fn run(params: SessionParams, mut link: Link) {
+    let result = match params.protocol {
+        Protocol::Translation => {
+            crate::backends::openai_translation::converse(&params, &mut link).await
+        }
+    };
     match result {
-        Ok(()) => on_event(SessionEvent::Finished),
-        Err(err) => on_event(SessionEvent::Failed(err)),
+        Ok(()) => (link.on_event)(SessionEvent::Finished),
+        Err(err) => (link.on_event)(SessionEvent::Failed(err)),
     }
 }
 
-type Socket =
+pub type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(params: &SessionParams) -> Result<Socket, SessionError> {
+/// Opens the WebSocket, with the key as a bearer token, and classifies a refusal.
+pub async fn connect(params: &SessionParams) -> Result<Socket, SessionError> {
     let url = params.endpoint.resolve().await?;
+    connect_url(params, &url, true).await
+}
+
+/// Opens the WebSocket at `url`; `bearer` sends the key in an `Authorization` header (some
+/// services take it in the URL instead).
+pub async fn connect_url(
+    params: &SessionParams,
+    url: &str,
+    bearer: bool,
+) -> Result<Socket, SessionError> {
     let mut request = url
-        .as_str()
         .into_client_request()
         .map_err(|err| SessionError::Connection(format!("invalid url: {err}")))?;
     let headers = request.headers_mut();
-    if let Some(key) = &params.api_key {
+    if bearer && let Some(key) = &params.api_key {
         let value = key.bearer().parse().map_err(|_| {
             SessionError::Authentication("the API key has characters a header cannot carry".into())
         })?;
@@ -227,7 +275,11 @@ async fn connect(params: &SessionParams) -> Result<Socket, SessionError> {
     }
     let connecting = tokio_tungstenite::connect_async_tls_with_config(
         request,
-        None,
+        Some(
+            WebSocketConfig::default()
+                .max_message_size(Some(MAX_FRAME_BYTES))
+                .max_frame_size(Some(MAX_FRAME_BYTES)),
+        ),
         true,
         Some(crate::tls::connector()),
     );
@@ -244,138 +296,16 @@ async fn connect(params: &SessionParams) -> Result<Socket, SessionError> {
                 .as_deref()
                 .map(|b| String::from_utf8_lossy(&b[..b.len().min(300)]).into_owned())
                 .unwrap_or_default();
-            if status == 401 || status == 403 {
-                Err(SessionError::Authentication(format!(
-                    "the server answered HTTP {status} {body}"
-                )))
-            } else {
-                Err(SessionError::Connection(format!(
-                    "the server answered HTTP {status} {body}"
-                )))
-            }
+            let why = format!("the server answered HTTP {status} {body}");
+            Err(match status.as_u16() {
+                401 | 403 => SessionError::Authentication(why),
+                429 => SessionError::RateLimited(why),
+                // Another client error (wrong path, unknown model) will not go away by retrying.
+                400..=499 => SessionError::Refused(why),
+                _ => SessionError::Connection(why),
+            })
         }
         Ok(Err(err)) => Err(SessionError::Connection(err.to_string())),
-    }
-}
-
-/// Classifies a close frame; `<error.type>.<error.code>` reasons are how the service says why.
-fn close_error(frame: Option<&CloseFrame>) -> SessionError {
-    let Some(frame) = frame else {
-        return SessionError::Connection("the server closed the connection".into());
-    };
-    let reason = frame.reason.as_str();
-    let text = format!("close code {} {reason}", u16::from(frame.code));
-    if reason.contains("invalid_api_key") || reason.starts_with("authentication") {
-        SessionError::Authentication(text)
-    } else if reason.contains("insufficient_quota") || reason.starts_with("permission") {
-        SessionError::Refused(text)
-    } else {
-        SessionError::Closed(text)
-    }
-}
-
-async fn send(socket: &mut Socket, event: &ClientEvent) -> Result<(), SessionError> {
-    match timeout(SEND_TIMEOUT, socket.send(Message::text(event.to_json()))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(SessionError::Connection(err.to_string())),
-        Err(_) => Err(SessionError::Connection("sending stalled for 10 s".into())),
-    }
-}
-
-async fn converse(
-    params: &SessionParams,
-    mut audio: mpsc::Receiver<Vec<i16>>,
-    mut control: mpsc::Receiver<Control>,
-    on_event: &(dyn Fn(SessionEvent) + Send + Sync),
-    counters: &SessionCounters,
-) -> Result<(), SessionError> {
-    let mut socket = connect(params).await?;
-    send(&mut socket, &ClientEvent::Update(params.config.clone())).await?;
-    let mut drain_deadline: Option<Instant> = None;
-    let mut control_open = true;
-    let mut audio_open = true;
-    loop {
-        let deadline = drain_deadline;
-        tokio::select! {
-            biased;
-            frame = socket.next() => {
-                let frame = match frame {
-                    None => return Err(SessionError::Connection("the connection ended".into())),
-                    Some(Err(err)) => return Err(SessionError::Connection(err.to_string())),
-                    Some(Ok(frame)) => frame,
-                };
-                let text = match &frame {
-                    Message::Text(text) => text.as_str().to_owned(),
-                    Message::Binary(bytes) => match std::str::from_utf8(bytes) {
-                        Ok(text) => text.to_owned(),
-                        Err(_) => {
-                            on_event(SessionEvent::Warning("binary frame that is not UTF-8 JSON ignored".into()));
-                            continue;
-                        }
-                    },
-                    Message::Close(close) => return Err(close_error(close.as_ref())),
-                    _ => continue,
-                };
-                match ServerEvent::parse(&text) {
-                    Err(err) => on_event(SessionEvent::Warning(err.to_string())),
-                    Ok(ServerEvent::Created(info)) => on_event(SessionEvent::Connected {
-                        session_id: info.id,
-                        expires_at: info.expires_at,
-                    }),
-                    Ok(ServerEvent::Updated(_) | ServerEvent::Unknown(_)) => {}
-                    Ok(ServerEvent::InputTranscript { delta }) => on_event(SessionEvent::InputTranscript(delta)),
-                    Ok(ServerEvent::OutputTranscript { delta }) => on_event(SessionEvent::OutputTranscript(delta)),
-                    Ok(ServerEvent::OutputAudio { samples, sample_rate, channels }) => {
-                        counters.samples_received.fetch_add(samples.len() as u64 / channels as u64, Ordering::Relaxed);
-                        on_event(SessionEvent::OutputAudio { samples, sample_rate, channels });
-                    }
-                    Ok(ServerEvent::Error(err)) if err.is_fatal() => {
-                        let _ = socket.close(None).await;
-                        return Err(if err.code.as_deref() == Some("invalid_api_key") || err.kind == "authentication_error" {
-                            SessionError::Authentication(err.to_string())
-                        } else {
-                            SessionError::Refused(err.to_string())
-                        });
-                    }
-                    Ok(ServerEvent::Error(err)) => on_event(SessionEvent::Warning(format!("service error: {err}"))),
-                    Ok(ServerEvent::Closed) => {
-                        let goodbye = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-                        let _ = timeout(Duration::from_secs(1), socket.close(Some(goodbye))).await;
-                        return Ok(());
-                    }
-                }
-            }
-            command = control.recv(), if control_open => match command {
-                None => control_open = false,
-                Some(Control::Update(config)) => send(&mut socket, &ClientEvent::Update(config)).await?,
-                Some(Control::Close) => {
-                    // Everything queued before the close goes out first.
-                    while let Ok(chunk) = audio.try_recv() {
-                        counters.samples_sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                        send(&mut socket, &ClientEvent::Append(chunk)).await?;
-                    }
-                    audio.close();
-                    send(&mut socket, &ClientEvent::Close).await?;
-                    drain_deadline = Some(Instant::now() + params.drain_timeout);
-                    control_open = false;
-                }
-            },
-            chunk = audio.recv(), if audio_open && drain_deadline.is_none() => match chunk {
-                None => audio_open = false,
-                Some(chunk) => {
-                    counters.samples_sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
-                    send(&mut socket, &ClientEvent::Append(chunk)).await?;
-                }
-            },
-            _ = async { timeout_at(deadline.unwrap_or_else(Instant::now), std::future::pending::<()>()).await }, if deadline.is_some() => {
-                on_event(SessionEvent::Warning(format!(
-                    "no session.closed within {} ms of session.close; ending the session",
-                    params.drain_timeout.as_millis()
-                )));
-                let _ = timeout(Duration::from_secs(1), socket.close(None)).await;
-                return Ok(());
-            }
-        }
     }
 }
 

@@ -356,13 +356,15 @@ impl RealtimeTranslate {
                         ("Authentication failed: check the api-key property or OPENAI_API_KEY"),
                         ["{}", err]
                     ),
-                    SessionError::Connection(_) => gst::element_imp_error!(
+                    SessionError::Connection(_)
+                    | SessionError::RateLimited(_)
+                    | SessionError::Expired(_) => gst::element_imp_error!(
                         self,
                         gst::ResourceError::OpenReadWrite,
                         ("Cannot reach the translation service: {}", err),
                         ["{}", err]
                     ),
-                    SessionError::Refused(_) | SessionError::Closed(_) => gst::element_imp_error!(
+                    SessionError::Refused(_) => gst::element_imp_error!(
                         self,
                         gst::ResourceError::Failed,
                         ("The translation service ended the session: {}", err),

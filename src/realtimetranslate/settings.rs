@@ -3,7 +3,7 @@
 use super::{Backend, NoiseReduction, Pacing};
 use crate::protocol::translation::{self, SessionConfig, TARGET_LANGUAGES};
 use crate::secret::ApiKey;
-use crate::session::{Endpoint, SessionParams};
+use crate::session::{Endpoint, Protocol, SessionParams};
 use std::time::Duration;
 
 pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime/translations";
@@ -12,6 +12,7 @@ pub const DEFAULT_TARGET_LANGUAGE: &str = "es";
 pub const DEFAULT_LATENCY_MS: u32 = 200;
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u32 = 10_000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
+pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u32 = 15_000;
 /// Model name sent to the local engine (it ignores it, but the protocol requires one).
 const LOCAL_MODEL: &str = "offline";
 
@@ -30,6 +31,7 @@ pub struct Settings {
     pub safety_identifier: String,
     pub drain_timeout_ms: u32,
     pub connect_timeout_ms: u32,
+    pub keepalive_timeout_ms: u32,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             safety_identifier: String::new(),
             drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
+            keepalive_timeout_ms: DEFAULT_KEEPALIVE_TIMEOUT_MS,
         }
     }
 }
@@ -119,6 +122,7 @@ impl Settings {
                 }
             };
         Ok(SessionParams {
+            protocol: Protocol::Translation,
             endpoint,
             api_key,
             safety_identifier: (!self.safety_identifier.is_empty())
@@ -126,6 +130,7 @@ impl Settings {
             config: self.session_config(),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms.into()),
             drain_timeout: Duration::from_millis(self.drain_timeout_ms.into()),
+            keepalive_timeout: Duration::from_millis(self.keepalive_timeout_ms.into()),
         })
     }
 }

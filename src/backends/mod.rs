@@ -1,0 +1,5 @@
+//! One module per wire protocol. Each exposes `converse(params, link)`: the whole life of one
+//! session, reading audio and control requests from the [`Link`](crate::session::Link) and
+//! reporting through its callback, returning how it ended.
+
+pub mod openai_translation;

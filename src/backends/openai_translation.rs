@@ -1,0 +1,181 @@
+//! The dialogue of the OpenAI realtime translation protocol (PROTOCOL.md §1), which the local
+//! engine speaks too.
+
+use crate::protocol::translation::{ClientEvent, ServerEvent, ServiceError};
+use crate::session::{
+    Control, Link, SEND_TIMEOUT, SessionError, SessionEvent, SessionParams, Socket, connect,
+};
+use futures_util::{SinkExt, StreamExt};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::time::{Instant, timeout, timeout_at};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// Close codes after which a new connection may work (the Python SDK's list).
+const RECOVERABLE_CLOSE_CODES: [u16; 7] = [1001, 1005, 1006, 1011, 1012, 1013, 1015];
+
+/// Classifies a close frame; `<error.type>.<error.code>` reasons are how the service says why.
+pub fn close_error(frame: Option<&CloseFrame>) -> SessionError {
+    let Some(frame) = frame else {
+        return SessionError::Connection("the server closed the connection".into());
+    };
+    let reason = frame.reason.as_str();
+    let code = u16::from(frame.code);
+    let text = format!("close code {code} {reason}");
+    if reason.contains("invalid_api_key") || reason.starts_with("authentication") {
+        SessionError::Authentication(text)
+    } else if reason.contains("insufficient_quota") || reason.starts_with("permission") {
+        SessionError::Refused(text)
+    } else if reason.contains("session_expired") {
+        SessionError::Expired(text)
+    } else if reason.contains("rate_limit") {
+        SessionError::RateLimited(text)
+    } else if reason.starts_with("invalid_request_error")
+        && !RECOVERABLE_CLOSE_CODES.contains(&code)
+    {
+        SessionError::Refused(text)
+    } else {
+        // A normal or unexplained close mid-session: the service went away, try again.
+        SessionError::Connection(text)
+    }
+}
+
+/// What an `error` event means for the session: `None` when it can go on.
+pub fn error_event_outcome(err: &ServiceError) -> Option<SessionError> {
+    let text = err.to_string();
+    if err.code.as_deref() == Some("invalid_api_key") || err.kind == "authentication_error" {
+        Some(SessionError::Authentication(text))
+    } else if err.is_fatal() {
+        Some(SessionError::Refused(text))
+    } else if err.is_session_expired() {
+        Some(SessionError::Expired(text))
+    } else if err.code.as_deref() == Some("rate_limit_exceeded") || err.kind == "rate_limit_error" {
+        Some(SessionError::RateLimited(text))
+    } else {
+        // server_error and request errors are reported; a close follows if the service gives up.
+        None
+    }
+}
+
+async fn send(socket: &mut Socket, event: &ClientEvent) -> Result<(), SessionError> {
+    send_message(socket, Message::text(event.to_json())).await
+}
+
+async fn send_message(socket: &mut Socket, message: Message) -> Result<(), SessionError> {
+    match timeout(SEND_TIMEOUT, socket.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(err)) => Err(SessionError::Connection(err.to_string())),
+        Err(_) => Err(SessionError::Connection(format!(
+            "sending stalled for {} s",
+            SEND_TIMEOUT.as_secs()
+        ))),
+    }
+}
+
+pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), SessionError> {
+    let on_event = &*link.on_event.clone();
+    let counters = link.counters.clone();
+    let mut socket = connect(params).await?;
+    send(&mut socket, &ClientEvent::Update(params.config.clone())).await?;
+    let mut drain_deadline: Option<Instant> = None;
+    let mut control_open = true;
+    let mut audio_open = true;
+    // Pings keep NATs open and prove the peer alive: a pong or any frame resets the deadline.
+    let keepalive = params.keepalive_timeout;
+    let mut ping = tokio::time::interval(keepalive / 3);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut silent_until = Instant::now() + keepalive;
+    loop {
+        let deadline = drain_deadline;
+        tokio::select! {
+            biased;
+            frame = socket.next() => {
+                let frame = match frame {
+                    None => return Err(SessionError::Connection("the connection ended".into())),
+                    Some(Err(err)) => return Err(SessionError::Connection(err.to_string())),
+                    Some(Ok(frame)) => frame,
+                };
+                silent_until = Instant::now() + keepalive;
+                let text = match &frame {
+                    Message::Text(text) => text.as_str().to_owned(),
+                    Message::Binary(bytes) => match std::str::from_utf8(bytes) {
+                        Ok(text) => text.to_owned(),
+                        Err(_) => {
+                            on_event(SessionEvent::Warning("binary frame that is not UTF-8 JSON ignored".into()));
+                            continue;
+                        }
+                    },
+                    Message::Close(close) => return Err(close_error(close.as_ref())),
+                    _ => continue,
+                };
+                match ServerEvent::parse(&text) {
+                    Err(err) => on_event(SessionEvent::Warning(err.to_string())),
+                    Ok(ServerEvent::Created(info)) => on_event(SessionEvent::Connected {
+                        session_id: info.id,
+                        expires_at: info.expires_at,
+                    }),
+                    Ok(ServerEvent::Updated(_) | ServerEvent::Unknown(_)) => {}
+                    Ok(ServerEvent::InputTranscript { delta }) => on_event(SessionEvent::InputTranscript(delta)),
+                    Ok(ServerEvent::OutputTranscript { delta }) => on_event(SessionEvent::OutputTranscript(delta)),
+                    Ok(ServerEvent::OutputAudio { samples, sample_rate, channels }) => {
+                        counters.samples_received.fetch_add(samples.len() as u64 / channels as u64, Ordering::Relaxed);
+                        on_event(SessionEvent::OutputAudio { samples, sample_rate, channels });
+                    }
+                    Ok(ServerEvent::Error(err)) => match error_event_outcome(&err) {
+                        Some(outcome) => {
+                            let _ = timeout(Duration::from_secs(1), socket.close(None)).await;
+                            return Err(outcome);
+                        }
+                        None => on_event(SessionEvent::Warning(format!("service error: {err}"))),
+                    },
+                    Ok(ServerEvent::Closed) => {
+                        let goodbye = CloseFrame { code: CloseCode::Normal, reason: "".into() };
+                        let _ = timeout(Duration::from_secs(1), socket.close(Some(goodbye))).await;
+                        return Ok(());
+                    }
+                }
+            }
+            command = link.control.recv(), if control_open => match command {
+                None => control_open = false,
+                Some(Control::Update(config)) => send(&mut socket, &ClientEvent::Update(config)).await?,
+                Some(Control::Close) => {
+                    // Everything queued before the close goes out first.
+                    while let Ok(chunk) = link.audio.try_recv() {
+                        counters.samples_sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                        send(&mut socket, &ClientEvent::Append(chunk)).await?;
+                    }
+                    link.audio.close();
+                    send(&mut socket, &ClientEvent::Close).await?;
+                    drain_deadline = Some(Instant::now() + params.drain_timeout);
+                    control_open = false;
+                }
+            },
+            chunk = link.audio.recv(), if audio_open && drain_deadline.is_none() => match chunk {
+                None => audio_open = false,
+                Some(chunk) => {
+                    counters.samples_sent.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                    send(&mut socket, &ClientEvent::Append(chunk)).await?;
+                }
+            },
+            _ = ping.tick() => {
+                if Instant::now() >= silent_until {
+                    return Err(SessionError::Connection(format!(
+                        "nothing from the server for {} ms (not even a pong): the connection is dead",
+                        keepalive.as_millis()
+                    )));
+                }
+                send_message(&mut socket, Message::Ping(Vec::new().into())).await?;
+            }
+            _ = async { timeout_at(deadline.unwrap_or_else(Instant::now), std::future::pending::<()>()).await }, if deadline.is_some() => {
+                on_event(SessionEvent::Warning(format!(
+                    "no session.closed within {} ms of session.close; ending the session",
+                    params.drain_timeout.as_millis()
+                )));
+                let _ = timeout(Duration::from_secs(1), socket.close(None)).await;
+                return Ok(());
+            }
+        }
+    }
+}
