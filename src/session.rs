@@ -76,6 +76,8 @@ pub struct SessionParams {
     pub drain_timeout: Duration,
     /// A connection on which nothing arrives for this long (pings are sent meanwhile) is dead.
     pub keepalive_timeout: Duration,
+    /// Extra certificate authorities to trust for `wss://`, as a PEM file.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 /// Why a session ended badly. [`SessionError::is_recoverable`] decides between reconnecting and

@@ -1095,6 +1095,20 @@ impl ObjectImpl for RealtimeTranslate {
                     .default_value(d.connect_timeout_ms)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("keepalive-timeout")
+                    .nick("Keep-alive timeout")
+                    .blurb("A connection on which nothing arrives for this many ms (pings are sent meanwhile) is treated as dropped")
+                    .minimum(500)
+                    .maximum(600_000)
+                    .default_value(d.keepalive_timeout_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("tls-ca-file")
+                    .nick("TLS CA file")
+                    .blurb("PEM file of extra certificate authorities to trust for wss:// (e.g. a self-signed server); the public web roots are always trusted")
+                    .default_value(Some(""))
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Seconds of audio sent and received, output delay percentiles, queue depths")
@@ -1145,6 +1159,10 @@ impl ObjectImpl for RealtimeTranslate {
             "safety-identifier" => settings.safety_identifier = string(),
             "drain-timeout" => settings.drain_timeout_ms = value.get().expect("type checked"),
             "connect-timeout" => settings.connect_timeout_ms = value.get().expect("type checked"),
+            "keepalive-timeout" => {
+                settings.keepalive_timeout_ms = value.get().expect("type checked")
+            }
+            "tls-ca-file" => settings.tls_ca_file = string(),
             name => unreachable!("unknown property {name}"),
         }
     }
@@ -1166,6 +1184,8 @@ impl ObjectImpl for RealtimeTranslate {
             "safety-identifier" => settings.safety_identifier.to_value(),
             "drain-timeout" => settings.drain_timeout_ms.to_value(),
             "connect-timeout" => settings.connect_timeout_ms.to_value(),
+            "keepalive-timeout" => settings.keepalive_timeout_ms.to_value(),
+            "tls-ca-file" => settings.tls_ca_file.to_value(),
             name => unreachable!("property {name} is not readable"),
         }
     }

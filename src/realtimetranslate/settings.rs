@@ -32,6 +32,8 @@ pub struct Settings {
     pub drain_timeout_ms: u32,
     pub connect_timeout_ms: u32,
     pub keepalive_timeout_ms: u32,
+    /// PEM file of extra CAs to trust (empty: the public roots only).
+    pub tls_ca_file: String,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             keepalive_timeout_ms: DEFAULT_KEEPALIVE_TIMEOUT_MS,
+            tls_ca_file: String::new(),
         }
     }
 }
@@ -131,6 +134,8 @@ impl Settings {
             connect_timeout: Duration::from_millis(self.connect_timeout_ms.into()),
             drain_timeout: Duration::from_millis(self.drain_timeout_ms.into()),
             keepalive_timeout: Duration::from_millis(self.keepalive_timeout_ms.into()),
+            tls_ca_file: (!self.tls_ca_file.is_empty())
+                .then(|| std::path::PathBuf::from(&self.tls_ca_file)),
         })
     }
 }
