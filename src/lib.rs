@@ -7,8 +7,10 @@
 use gst::glib;
 
 pub mod backends;
+pub mod connection;
 pub mod convert;
 pub mod local_engine;
+pub mod mix;
 pub mod pad_queue;
 pub mod protocol;
 pub mod realtimetranslate;

@@ -104,6 +104,10 @@ impl PadQueue {
         self.changed.notify_all();
     }
 
+    pub fn is_flushing(&self) -> bool {
+        self.inner.lock().unwrap().flushing
+    }
+
     pub fn len(&self) -> usize {
         self.inner.lock().unwrap().items.len()
     }

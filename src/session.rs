@@ -181,11 +181,15 @@ pub struct Backpressure;
 pub type Callback = Arc<dyn Fn(SessionEvent) + Send + Sync>;
 
 impl Session {
-    /// Starts connecting in the background; returns at once.
-    pub fn start(params: SessionParams, on_event: Callback) -> Session {
+    /// Starts connecting in the background; returns at once. `counters` may be shared by
+    /// several sessions (a connection's successive sessions add up).
+    pub fn start(
+        params: SessionParams,
+        on_event: Callback,
+        counters: Arc<SessionCounters>,
+    ) -> Session {
         let (audio_tx, audio_rx) = mpsc::channel(AUDIO_QUEUE_CHUNKS);
         let (control_tx, control_rx) = mpsc::channel(16);
-        let counters = Arc::new(SessionCounters::default());
         let link = Link {
             audio: audio_rx,
             control: control_rx,
@@ -223,6 +227,11 @@ impl Session {
 
     pub fn counters(&self) -> &SessionCounters {
         &self.counters
+    }
+
+    /// The audio channel itself, for a caller that wants to wait for room asynchronously.
+    pub fn audio_sender(&self) -> mpsc::Sender<Vec<i16>> {
+        self.audio.clone()
     }
 }
 

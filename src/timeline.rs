@@ -11,6 +11,9 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+/// Samples no louder than this are digital silence.
+const SILENCE_PEAK: u16 = 8;
+
 /// How subtitle cues are cut and shown; positions in samples.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CueSettings {
@@ -60,6 +63,7 @@ pub struct Timeline {
     dequeued_total: u64,
     arrivals: VecDeque<(u64, Instant)>,
     dropped: u64,
+    silence_skipped: u64,
     translated: CueBuilder,
     source: CueBuilder,
 }
@@ -75,6 +79,7 @@ impl Timeline {
             dequeued_total: 0,
             arrivals: VecDeque::new(),
             dropped: 0,
+            silence_skipped: 0,
             translated: CueBuilder::new(cue_settings.clone()),
             source: CueBuilder::new(cue_settings),
         }
@@ -100,9 +105,21 @@ impl Timeline {
         self.dropped
     }
 
+    /// Silent translated samples skipped to catch up.
+    pub fn silence_skipped(&self) -> u64 {
+        self.silence_skipped
+    }
+
     /// Queues translated speech (24 kHz mono).
     pub fn push_audio(&mut self, samples: &[i16], arrived: Instant) {
         if samples.is_empty() {
+            return;
+        }
+        // Behind (speech already waiting), a chunk of digital silence (a keep-alive frame, or a
+        // pause) is skipped: that is how a backlog after an outage shrinks again instead of
+        // delaying everything after it for good.
+        if !self.pending.is_empty() && samples.iter().all(|s| s.unsigned_abs() <= SILENCE_PEAK) {
+            self.silence_skipped += samples.len() as u64;
             return;
         }
         self.arrivals.push_back((self.queued_total, arrived));
@@ -383,23 +400,42 @@ mod tests {
     #[test]
     fn queued_translation_is_never_dropped_or_overlapped() {
         let mut t = Timeline::new(settings(), 1 << 20);
-        t.push_audio(&[1; 10], Instant::now());
-        t.push_audio(&[2; 10], Instant::now());
+        t.push_audio(&[100; 10], Instant::now());
+        t.push_audio(&[200; 10], Instant::now());
         let out = t.advance(5);
-        assert_eq!(out.audio, vec![1; 5]);
+        assert_eq!(out.audio, vec![100; 5]);
         let out = t.finish(0);
-        assert_eq!(out.audio, [vec![1; 5], vec![2; 10]].concat());
+        assert_eq!(out.audio, [vec![100; 5], vec![200; 10]].concat());
         assert_eq!(t.written(), 20);
     }
 
     #[test]
     fn queue_bound_drops_oldest_and_counts() {
         let mut t = Timeline::new(settings(), 8);
-        t.push_audio(&[1; 6], Instant::now());
-        t.push_audio(&[2; 6], Instant::now());
+        t.push_audio(&[100; 6], Instant::now());
+        t.push_audio(&[200; 6], Instant::now());
         assert_eq!(t.pending(), 8);
         assert_eq!(t.dropped(), 4);
-        assert_eq!(t.advance(8).audio, [vec![1; 2], vec![2; 6]].concat());
+        assert_eq!(t.advance(8).audio, [vec![100; 2], vec![200; 6]].concat());
+    }
+
+    #[test]
+    fn silent_chunks_are_skipped_only_when_behind() {
+        let mut t = Timeline::new(settings(), 1 << 20);
+        // Not behind: silence is queued like speech (it keeps its place on the timeline).
+        t.push_audio(&[0; 10], Instant::now());
+        assert_eq!(t.pending(), 10);
+        t.advance(10);
+        // Behind: a silent keep-alive chunk is skipped, so the backlog shrinks in pauses.
+        t.push_audio(&[300; 10], Instant::now());
+        t.push_audio(&[0; 10], Instant::now());
+        t.push_audio(&[-300; 10], Instant::now());
+        assert_eq!(t.pending(), 20);
+        assert_eq!(t.silence_skipped(), 10);
+        assert_eq!(
+            t.advance(30).audio,
+            [vec![300; 10], vec![-300; 10]].concat()
+        );
     }
 
     #[test]

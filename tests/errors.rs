@@ -134,8 +134,10 @@ fn invalid_language_while_playing_is_refused_with_a_warning() {
     );
 }
 
+/// With a limit on attempts, an unreachable service ends in one clear error after the retries
+/// (each announced on the bus); without one (the default) the element keeps trying.
 #[test]
-fn unreachable_server_is_a_clear_error() {
+fn unreachable_server_is_a_clear_error_after_the_allowed_retries() {
     init();
     // A port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -146,7 +148,8 @@ fn unreachable_server_is_a_clear_error() {
     let started = Instant::now();
     let captured = run(
         &tone_pipeline(&format!(
-            "realtimetranslate url=ws://127.0.0.1:{port}/v1/realtime/translations api-key=k"
+            "realtimetranslate url=ws://127.0.0.1:{port}/v1/realtime/translations api-key=k \
+             reconnect-attempts=2"
         )),
         Duration::from_secs(10),
     );
@@ -154,6 +157,14 @@ fn unreachable_server_is_a_clear_error() {
         &captured,
         &["Cannot reach the translation service", "refused"],
     );
+    let attempts: Vec<u32> = captured
+        .connection_messages("reconnecting")
+        .iter()
+        .map(|m| m.get::<u32>("attempt").unwrap())
+        .collect();
+    assert_eq!(attempts, [1, 2]);
+    // Back-off: 0.25–0.5 s, then 0.5–1 s.
+    assert!(started.elapsed() >= Duration::from_millis(750));
     assert!(started.elapsed() < Duration::from_secs(5));
 }
 

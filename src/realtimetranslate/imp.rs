@@ -9,11 +9,12 @@
 use super::output::{Output, PadItems, samples_to_time, time_to_samples};
 use super::settings::{self, Settings, invalid_language_message, is_valid_language};
 use super::{Backend, NoiseReduction, Pacing};
+use crate::connection::{Connection, ConnectionEvent, ConnectionState};
 use crate::convert::EngineFormatConverter;
 use crate::pad_queue::{Item, PadQueue};
 use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
 use crate::secret::ApiKey;
-use crate::session::{Session, SessionError, SessionEvent};
+use crate::session::{SessionError, SessionEvent};
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -65,6 +66,8 @@ struct Shared {
     /// Microseconds from a translated chunk's arrival to its buffer leaving `src`.
     delays: Mutex<std::collections::VecDeque<u64>>,
     last_warning: Mutex<Option<Instant>>,
+    /// Name of the connection's state, for the statistics.
+    connection_state: Mutex<&'static str>,
 }
 
 impl Shared {
@@ -100,40 +103,53 @@ impl Shared {
 
 /// Per-stream state, created at READY→PAUSED and dropped at PAUSED→READY.
 struct State {
-    session: Option<Session>,
+    connection: Option<Arc<Connection>>,
     converter: Option<EngineFormatConverter>,
     /// The outgoing chunk being filled.
     chunk: Vec<i16>,
+    /// Full chunks to hand to the connection once the locks are released.
+    outgoing: Vec<Vec<i16>>,
+    /// Engine-format input not yet handed to the mix (the original under the translation).
+    heard: Vec<i16>,
     segment: gst::FormattedSegment<gst::ClockTime>,
     /// End of the input so far: where the next buffer should start.
     next_pts: Option<gst::ClockTime>,
     upstream_live: Option<bool>,
     latency_samples: u64,
     dropped_chunks: u64,
+    stats_task: Option<tokio::task::AbortHandle>,
+}
+
+impl Drop for State {
+    fn drop(&mut self) {
+        if let Some(task) = &self.stats_task {
+            task.abort();
+        }
+    }
 }
 
 impl State {
-    /// Appends engine-format samples to the outgoing stream, sending every full 200 ms chunk.
-    fn send(&mut self, samples: &[i16]) -> Result<(), ()> {
+    /// Appends engine-format samples to the outgoing stream; full 200 ms chunks wait in
+    /// `outgoing` for [`RealtimeTranslate::send_outgoing`].
+    fn send(&mut self, samples: &[i16]) {
         self.chunk.extend_from_slice(samples);
-        let mut result = Ok(());
+        self.heard.extend_from_slice(samples);
         while self.chunk.len() >= CHUNK_SAMPLES {
             let rest = self.chunk.split_off(CHUNK_SAMPLES);
-            let chunk = std::mem::replace(&mut self.chunk, rest);
-            if let Some(session) = &self.session
-                && session.send_audio(chunk).is_err()
-            {
-                self.dropped_chunks += 1;
-                result = Err(());
-            }
+            self.outgoing.push(std::mem::replace(&mut self.chunk, rest));
         }
-        result
     }
 
-    /// Samples sent to and received from the current session.
+    /// Hands the input heard so far to the mix, so the original is there when output is written.
+    fn hand_over(&mut self, output: &mut Output) {
+        output.mix.push_original(&self.heard);
+        self.heard.clear();
+    }
+
+    /// Samples sent to and received from the sessions so far.
     fn samples_exchanged(&self) -> (u64, u64) {
-        self.session.as_ref().map_or((0, 0), |session| {
-            let counters = session.counters();
+        self.connection.as_ref().map_or((0, 0), |connection| {
+            let counters = &connection.stats().session;
             (
                 counters.samples_sent.load(Ordering::Relaxed),
                 counters.samples_received.load(Ordering::Relaxed),
@@ -148,22 +164,22 @@ impl State {
 
     /// Time passed with no input: the converter's filter tail (which belongs before the gap)
     /// goes out first, then silence for the gap.
-    fn fill_gap(&mut self, duration: gst::ClockTime) -> Result<(), ()> {
+    fn fill_gap(&mut self, duration: gst::ClockTime) {
         let tail = self
             .converter
             .as_mut()
             .map(|c| c.drain())
             .unwrap_or_default();
-        let tail_result = self.send(&tail);
-        self.send_silence(duration).and(tail_result)
+        self.send(&tail);
+        self.send_silence(duration);
     }
 
-    fn send_silence(&mut self, duration: gst::ClockTime) -> Result<(), ()> {
+    fn send_silence(&mut self, duration: gst::ClockTime) {
         let samples = time_to_samples(duration) as usize;
         // A single call for hours of silence would allocate it all: cap it (the engine only
         // needs to hear that time passed; a very long gap is rare and bounded here to 10 min).
         let samples = samples.min(600 * SAMPLE_RATE as usize);
-        self.send(&vec![0; samples])
+        self.send(&vec![0; samples]);
     }
 }
 
@@ -278,37 +294,117 @@ impl RealtimeTranslate {
         gst::element_imp_warning!(self, gst::StreamError::Failed, ("{}", text));
     }
 
-    /// Opens a new session for the current settings and makes it the one callbacks listen to.
-    fn start_session(&self, state: &mut State) -> Result<(), String> {
-        let params = self.settings.lock().unwrap().session_params()?;
+    /// Opens the stream's connection for the current settings and makes it the one callbacks
+    /// listen to.
+    fn start_connection(&self, state: &mut State) -> Result<(), String> {
+        let params = self.settings.lock().unwrap().connection_params()?;
         let generation = self.shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
         self.shared.set_session_end(SessionEnd::Running);
         let element = self.obj().downgrade();
-        let callback = Arc::new(move |event: SessionEvent| {
+        let callback = Arc::new(move |event: ConnectionEvent| {
             if let Some(element) = element.upgrade() {
-                element.imp().on_session_event(generation, event);
+                element.imp().on_connection_event(generation, event);
             }
         });
-        state.session = Some(Session::start(params, callback));
+        state.connection = Some(Arc::new(Connection::start(params, callback)));
         Ok(())
     }
 
-    fn on_session_event(&self, generation: u64, event: SessionEvent) {
+    fn on_connection_event(&self, generation: u64, event: ConnectionEvent) {
         if self.shared.generation.load(Ordering::SeqCst) != generation {
             return;
         }
         match event {
-            SessionEvent::Connected {
+            ConnectionEvent::State { state, position } => self.on_connection_state(state, position),
+            ConnectionEvent::Session(event) => self.on_session_output(event),
+            ConnectionEvent::Finished => {
+                gst::info!(CAT, imp = self, "connection finished");
+                self.shared.set_session_end(SessionEnd::Finished);
+            }
+            ConnectionEvent::Failed(err) => {
+                gst::error!(CAT, imp = self, "{err}");
+                match &err {
+                    SessionError::Authentication(_) => gst::element_imp_error!(
+                        self,
+                        gst::LibraryError::Settings,
+                        ("Authentication failed: check the api-key property or OPENAI_API_KEY"),
+                        ["{}", err]
+                    ),
+                    SessionError::Refused(_) => gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::Failed,
+                        ("The translation service refused the session: {}", err),
+                        ["{}", err]
+                    ),
+                    _ => gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::OpenReadWrite,
+                        ("Cannot reach the translation service: {}", err),
+                        ["{}", err]
+                    ),
+                }
+                self.shared.set_session_end(SessionEnd::Failed);
+                // Wake a streaming thread waiting on a full queue: the stream cannot go on.
+                self.shared.audio.set_flow(Err(gst::FlowError::Error));
+            }
+        }
+    }
+
+    /// Connection state changes: an element message for operators, and the fallback audio
+    /// while no session takes the input.
+    fn on_connection_state(&self, state: ConnectionState, position: u64) {
+        gst::info!(
+            CAT,
+            imp = self,
+            "connection {state:?} at input sample {position}"
+        );
+        {
+            let mut output = self.shared.output.lock().unwrap();
+            match &state {
+                ConnectionState::Connected { .. } => output.mix.outage_ended(position),
+                ConnectionState::Reconnecting { .. } => output.mix.outage_started(position),
+                _ => {}
+            }
+        }
+        *self.shared.connection_state.lock().unwrap() = state.name();
+        let mut structure = gst::Structure::builder("realtimetranslate/connection")
+            .field("status", state.name())
+            .field("input-position", samples_to_time(position));
+        match &state {
+            ConnectionState::Connecting { attempt } => {
+                structure = structure.field("attempt", attempt);
+            }
+            ConnectionState::Connected {
                 session_id,
                 expires_at,
             } => {
-                gst::info!(
-                    CAT,
-                    imp = self,
-                    "session {session_id} open, expires at {expires_at:?}"
-                );
-                self.post_connection_message("connected", Some(&session_id));
+                structure = structure
+                    .field("session-id", session_id)
+                    .field_if_some("expires-at", *expires_at);
             }
+            ConnectionState::Rotating { session_id } => {
+                structure = structure.field("session-id", session_id);
+            }
+            ConnectionState::Reconnecting {
+                attempt,
+                delay,
+                reason,
+            } => {
+                structure = structure
+                    .field("attempt", attempt)
+                    .field("delay-ms", delay.as_millis() as u64)
+                    .field("reason", reason);
+            }
+            ConnectionState::Failed { reason } => {
+                structure = structure.field("reason", reason);
+            }
+        }
+        self.post_element_message(structure.build());
+    }
+
+    /// What a session said: translated speech and text into the timeline, warnings on the bus.
+    fn on_session_output(&self, event: SessionEvent) {
+        match event {
             SessionEvent::OutputAudio {
                 samples,
                 sample_rate,
@@ -342,47 +438,12 @@ impl RealtimeTranslate {
                 }
             }
             SessionEvent::Warning(text) => self.warn(&text),
-            SessionEvent::Finished => {
-                gst::info!(CAT, imp = self, "session finished");
-                self.shared.set_session_end(SessionEnd::Finished);
-            }
-            SessionEvent::Failed(err) => {
-                gst::error!(CAT, imp = self, "{err}");
-                self.post_connection_message("failed", None);
-                match &err {
-                    SessionError::Authentication(_) => gst::element_imp_error!(
-                        self,
-                        gst::LibraryError::Settings,
-                        ("Authentication failed: check the api-key property or OPENAI_API_KEY"),
-                        ["{}", err]
-                    ),
-                    SessionError::Connection(_)
-                    | SessionError::RateLimited(_)
-                    | SessionError::Expired(_) => gst::element_imp_error!(
-                        self,
-                        gst::ResourceError::OpenReadWrite,
-                        ("Cannot reach the translation service: {}", err),
-                        ["{}", err]
-                    ),
-                    SessionError::Refused(_) => gst::element_imp_error!(
-                        self,
-                        gst::ResourceError::Failed,
-                        ("The translation service ended the session: {}", err),
-                        ["{}", err]
-                    ),
-                }
-                self.shared.set_session_end(SessionEnd::Failed);
-                // Wake a streaming thread waiting on a full queue: the stream cannot go on.
-                self.shared.audio.set_flow(Err(gst::FlowError::Error));
-            }
+            // The connection turns session lifecycle into its own events.
+            SessionEvent::Connected { .. } | SessionEvent::Finished | SessionEvent::Failed(_) => {}
         }
     }
 
-    fn post_connection_message(&self, status: &str, session_id: Option<&str>) {
-        let structure = gst::Structure::builder("realtimetranslate/connection")
-            .field("status", status)
-            .field_if_some("session-id", session_id)
-            .build();
+    fn post_element_message(&self, structure: gst::Structure) {
         let _ = self.obj().post_message(
             gst::message::Element::builder(structure)
                 .src(&*self.obj())
@@ -481,7 +542,7 @@ impl RealtimeTranslate {
         }
         self.pace(buffer.pts());
 
-        let congested = {
+        {
             let mut state = self.state.lock().unwrap();
             let state = state.as_mut().ok_or(gst::FlowError::Flushing)?;
             let Some(converter) = state.converter.as_mut() else {
@@ -506,7 +567,6 @@ impl RealtimeTranslate {
             let mut output = self.shared.output.lock().unwrap();
             let origin = *output.origin.get_or_insert(pts);
             let expected = *state.next_pts.get_or_insert(pts);
-            let mut congested = false;
             if pts > expected + GAP_TOLERANCE {
                 gst::debug!(
                     CAT,
@@ -514,7 +574,7 @@ impl RealtimeTranslate {
                     "input gap of {}: sending silence",
                     pts - expected
                 );
-                congested |= state.fill_gap(pts - expected).is_err();
+                state.fill_gap(pts - expected);
             }
             let converted = state
                 .converter
@@ -522,16 +582,45 @@ impl RealtimeTranslate {
                 .map(|c| c.convert(&map))
                 .unwrap_or_default();
             drop(map);
-            congested |= state.send(&converted).is_err();
+            state.send(&converted);
+            state.hand_over(&mut output);
             state.next_pts = Some((pts + duration).max(expected));
             let items = output.input_reached(state.input_end(origin), state.latency_samples);
             self.shared.push_items(items);
-            congested
+        }
+        self.send_outgoing();
+        self.audio_flow()
+    }
+
+    /// Hands the full chunks to the connection, with no element lock held: non-live input waits
+    /// for room (faster than real time must slow down, not lose audio); live input never waits,
+    /// and a chunk that finds the queue full is dropped and counted.
+    fn send_outgoing(&self) {
+        let (connection, chunks, wait) = {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else { return };
+            (
+                state.connection.clone(),
+                std::mem::take(&mut state.outgoing),
+                state.upstream_live == Some(false),
+            )
         };
-        if congested {
+        let Some(connection) = connection else { return };
+        let mut dropped = 0;
+        for chunk in chunks {
+            if wait {
+                connection
+                    .send_audio_waiting(chunk, || self.shared.audio.is_flushing() || self.failed());
+            } else if connection.send_audio(chunk).is_err() {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            if let Some(state) = self.state.lock().unwrap().as_mut() {
+                state.dropped_chunks += dropped;
+            }
             self.warn("the connection is not keeping up: audio chunks were dropped");
         }
-        self.audio_flow()
     }
 
     /// Waits while the audio queue is full (backpressure from downstream) and returns the
@@ -560,21 +649,28 @@ impl RealtimeTranslate {
             let start = state.next_pts.unwrap_or(pts).min(pts);
             let end = pts + duration;
             if end > start {
-                let _ = state.fill_gap(end - start);
+                state.fill_gap(end - start);
             }
+            state.hand_over(&mut output);
             state.next_pts = Some(end.max(state.next_pts.unwrap_or(end)));
             let items = output.input_reached(state.input_end(origin), state.latency_samples);
             self.shared.push_items(items);
         }
+        self.send_outgoing();
         let _ = self.audio_flow();
     }
 
     /// EOS: flush the input, close the session, wait (bounded) for the last translations, write
     /// them out, then EOS on every src pad.
     fn handle_eos(&self) -> bool {
-        let drain_timeout =
-            Duration::from_millis(self.settings.lock().unwrap().drain_timeout_ms.into());
-        {
+        let (drain_timeout, connect_timeout) = {
+            let settings = self.settings.lock().unwrap();
+            (
+                Duration::from_millis(settings.drain_timeout_ms.into()),
+                Duration::from_millis(settings.connect_timeout_ms.into()),
+            )
+        };
+        let connection = {
             let mut state = self.state.lock().unwrap();
             let Some(state) = state.as_mut() else {
                 return false;
@@ -584,20 +680,22 @@ impl RealtimeTranslate {
                 .as_mut()
                 .map(|c| c.drain())
                 .unwrap_or_default();
-            let _ = state.send(&tail);
+            state.send(&tail);
+            state.hand_over(&mut self.shared.output.lock().unwrap());
             let last = std::mem::take(&mut state.chunk);
-            match &state.session {
-                Some(session) => {
-                    if !last.is_empty() {
-                        let _ = session.send_audio(last);
-                    }
-                    session.close();
-                }
-                None => self.shared.set_session_end(SessionEnd::Finished),
+            if !last.is_empty() {
+                state.outgoing.push(last);
             }
+            state.connection.clone()
+        };
+        self.send_outgoing();
+        match connection {
+            Some(connection) => connection.close(),
+            None => self.shared.set_session_end(SessionEnd::Finished),
         }
-        // The session has its own drain timeout; this one only guards against a task that died.
-        let deadline = Instant::now() + drain_timeout + Duration::from_secs(3);
+        // The sessions have their own time limits (connecting, then draining); this one only
+        // guards against a task that died.
+        let deadline = Instant::now() + connect_timeout + drain_timeout + Duration::from_secs(3);
         let end = self.wait_session_end(deadline);
         if end == SessionEnd::Cancelled {
             return false;
@@ -657,7 +755,7 @@ impl RealtimeTranslate {
         }
         // Keep what the old converter still holds before switching formats.
         if let Some(tail) = state.converter.as_mut().map(|c| c.drain()) {
-            let _ = state.send(&tail);
+            state.send(&tail);
         }
         match EngineFormatConverter::new(&info) {
             Ok(converter) => {
@@ -766,16 +864,19 @@ impl RealtimeTranslate {
 
     /// After a flush: a new session and an empty timeline; the format stays.
     fn reset_stream(&self) {
+        let output = self.new_output();
         let mut state = self.state.lock().unwrap();
         let Some(state) = state.as_mut() else { return };
-        state.session = None;
+        state.connection = None;
         if let Some(converter) = &mut state.converter {
             converter.reset();
         }
         state.chunk.clear();
+        state.outgoing.clear();
+        state.heard.clear();
         state.next_pts = None;
-        *self.shared.output.lock().unwrap() = Output::new();
-        if let Err(err) = self.start_session(state) {
+        *self.shared.output.lock().unwrap() = output;
+        if let Err(err) = self.start_connection(state) {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{err}"));
         }
     }
@@ -818,30 +919,65 @@ impl RealtimeTranslate {
         }
     }
 
+    /// An empty output side for the current settings (takes the settings lock).
+    fn new_output(&self) -> Output {
+        let settings = self.settings.lock().unwrap();
+        Output::new(settings.cue_settings(), settings.mix_settings())
+    }
+
+    /// Posts the `stats` structure on the bus every `stats-interval`, for as long as the stream
+    /// runs (the task ends with the state).
+    fn start_stats_task(&self, interval_ms: u32) -> Option<tokio::task::AbortHandle> {
+        if interval_ms == 0 {
+            return None;
+        }
+        let element = self.obj().downgrade();
+        let period = Duration::from_millis(interval_ms.into());
+        let task = crate::runtime::RUNTIME.spawn(async move {
+            let mut ticks = tokio::time::interval(period);
+            ticks.tick().await;
+            loop {
+                ticks.tick().await;
+                let Some(element) = element.upgrade() else {
+                    return;
+                };
+                let imp = element.imp();
+                imp.post_element_message(imp.stats());
+            }
+        });
+        Some(task.abort_handle())
+    }
+
     /// READY→PAUSED: settings are checked here, before any connection.
     fn prepare(&self) -> Result<(), gst::StateChangeError> {
-        let latency_samples = {
+        let (latency_samples, stats_interval_ms) = {
             let settings = self.settings.lock().unwrap();
-            if let Err(err) = settings.session_params() {
+            if let Err(err) = settings.connection_params() {
                 gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", err));
                 return Err(gst::StateChangeError);
             }
-            time_to_samples(gst::ClockTime::from_mseconds(settings.latency_ms.into()))
+            (
+                time_to_samples(gst::ClockTime::from_mseconds(settings.latency_ms.into())),
+                settings.stats_interval_ms,
+            )
         };
-        *self.shared.output.lock().unwrap() = Output::new();
+        *self.shared.output.lock().unwrap() = self.new_output();
         *self.shared.last_warning.lock().unwrap() = None;
         self.shared.delays.lock().unwrap().clear();
         let mut state = State {
-            session: None,
+            connection: None,
             converter: None,
             chunk: Vec::with_capacity(CHUNK_SAMPLES * 2),
+            outgoing: Vec::new(),
+            heard: Vec::new(),
+            stats_task: self.start_stats_task(stats_interval_ms),
             segment: gst::FormattedSegment::new(),
             next_pts: None,
             upstream_live: None,
             latency_samples,
             dropped_chunks: 0,
         };
-        if let Err(err) = self.start_session(&mut state) {
+        if let Err(err) = self.start_connection(&mut state) {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", err));
             return Err(gst::StateChangeError);
         }
@@ -854,13 +990,20 @@ impl RealtimeTranslate {
         let ((sent, received), dropped) = state
             .as_ref()
             .map_or(((0, 0), 0), |s| (s.samples_exchanged(), s.dropped_chunks));
+        let connection = state.as_ref().and_then(|s| s.connection.clone());
         drop(state);
-        let (written, pending, dropped_translation) = {
+        let counter = |get: fn(&crate::connection::ConnectionStats) -> &AtomicU64| {
+            connection
+                .as_ref()
+                .map_or(0, |c| get(c.stats()).load(Ordering::Relaxed))
+        };
+        let (written, pending, dropped_translation, silence_skipped) = {
             let output = self.shared.output.lock().unwrap();
             (
                 output.timeline.written(),
                 output.timeline.pending(),
                 output.timeline.dropped(),
+                output.timeline.silence_skipped(),
             )
         };
         let mut delays: Vec<u64> = self.shared.delays.lock().unwrap().iter().copied().collect();
@@ -879,7 +1022,28 @@ impl RealtimeTranslate {
             .field("output-seconds", seconds(written))
             .field("translation-queued-seconds", seconds(pending as u64))
             .field("translation-dropped-seconds", seconds(dropped_translation))
+            .field(
+                "translation-silence-skipped-seconds",
+                seconds(silence_skipped),
+            )
             .field("input-chunks-dropped", dropped)
+            .field(
+                "connection-state",
+                *self.shared.connection_state.lock().unwrap(),
+            )
+            .field("sessions", counter(|s| &s.sessions_opened))
+            .field("rotations", counter(|s| &s.rotations))
+            .field("reconnects", counter(|s| &s.reconnects))
+            .field(
+                "buffered-seconds",
+                seconds(counter(|s| &s.buffered_samples)),
+            )
+            .field(
+                "untranslated-seconds",
+                seconds(counter(|s| &s.untranslated_samples)),
+            )
+            .field("audio-queue-buffers", self.shared.audio.len() as u64)
+            .field("subtitle-queue-items", self.shared.text.len() as u64)
             .field("output-delay-p50-ms", percentile(0.5))
             .field("output-delay-p99-ms", percentile(0.99))
             .field("output-delay-samples", delays.len() as u64)
@@ -905,10 +1069,10 @@ impl RealtimeTranslate {
             settings.session_config()
         };
         if let Some(state) = self.state.lock().unwrap().as_ref()
-            && let Some(session) = &state.session
+            && let Some(connection) = &state.connection
         {
             gst::info!(CAT, imp = self, "target language now {language}");
-            session.update(config);
+            connection.update(config);
             for queue in [&self.shared.audio, &self.shared.text] {
                 queue.push_nowait(Item::Event(language_tags(&language)));
             }
@@ -993,7 +1157,10 @@ impl ObjectSubclass for RealtimeTranslate {
                 .build()
         };
         let shared = Arc::new(Shared {
-            output: Mutex::new(Output::new()),
+            output: Mutex::new(Output::new(
+                Settings::default().cue_settings(),
+                Settings::default().mix_settings(),
+            )),
             audio: PadQueue::new(AUDIO_QUEUE_ITEMS),
             text: PadQueue::new(TEXT_QUEUE_ITEMS),
             source_text: PadQueue::new(TEXT_QUEUE_ITEMS),
@@ -1002,6 +1169,7 @@ impl ObjectSubclass for RealtimeTranslate {
             generation: AtomicU64::new(0),
             delays: Mutex::new(std::collections::VecDeque::new()),
             last_warning: Mutex::new(None),
+            connection_state: Mutex::new("connecting"),
         });
         Self {
             sinkpad,
@@ -1109,6 +1277,102 @@ impl ObjectImpl for RealtimeTranslate {
                     .default_value(Some(""))
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("outage-buffer")
+                    .nick("Outage buffer")
+                    .blurb("While no session takes audio (connecting, reconnecting), the most recent this many ms are kept and translated once connected; older audio is not translated")
+                    .maximum(120_000)
+                    .default_value(d.outage_buffer_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("rotation-margin")
+                    .nick("Rotation margin")
+                    .blurb("The next session is opened this many ms before the current one expires and takes over at a pause")
+                    .minimum(1_000)
+                    .maximum(1_800_000)
+                    .default_value(d.rotation_margin_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("reconnect-backoff-max")
+                    .nick("Reconnect back-off maximum")
+                    .blurb("Longest wait in ms between reconnection attempts (the wait starts at 0.5 s and doubles, with jitter)")
+                    .minimum(500)
+                    .maximum(600_000)
+                    .default_value(d.backoff_max_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecInt::builder("reconnect-attempts")
+                    .nick("Reconnect attempts")
+                    .blurb("Failed connection attempts in a row after which the element stops with an error (-1: keep trying for ever, as a 24/7 broadcast wants)")
+                    .minimum(-1)
+                    .default_value(d.reconnect_attempts)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("fallback", d.fallback)
+                    .nick("Fallback")
+                    .blurb("What src carries while no session is connected")
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("original-volume")
+                    .nick("Original volume")
+                    .blurb("Level of the original audio mixed under the translation on src (0: translation only)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(d.original_volume)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecDouble::builder("duck-level")
+                    .nick("Duck level")
+                    .blurb("Fraction of original-volume left while translated speech plays (0.25 = -12 dB)")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(d.duck_level)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("duck-attack")
+                    .nick("Duck attack")
+                    .blurb("Time in ms to duck the original when translated speech starts")
+                    .maximum(5_000)
+                    .default_value(d.duck_attack_ms)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("duck-release")
+                    .nick("Duck release")
+                    .blurb("Time in ms to bring the original back up when translated speech stops")
+                    .maximum(10_000)
+                    .default_value(d.duck_release_ms)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("subtitle-line-chars")
+                    .nick("Subtitle line length")
+                    .blurb("Characters per subtitle line (CEA-608 shows 32, most players about 42)")
+                    .minimum(10)
+                    .maximum(200)
+                    .default_value(d.subtitle_line_chars)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("subtitle-lines")
+                    .nick("Subtitle lines")
+                    .blurb("Lines per subtitle cue")
+                    .minimum(1)
+                    .maximum(4)
+                    .default_value(d.subtitle_lines)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("subtitle-timeout")
+                    .nick("Subtitle timeout")
+                    .blurb("A cue with no new text and no speech left is taken off screen after this many ms (cues last at least 1 s)")
+                    .minimum(200)
+                    .maximum(30_000)
+                    .default_value(d.subtitle_timeout_ms)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("stats-interval")
+                    .nick("Statistics interval")
+                    .blurb("Post the stats structure as an element message every this many ms (0: never)")
+                    .maximum(3_600_000)
+                    .default_value(d.stats_interval_ms)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
                     .blurb("Seconds of audio sent and received, output delay percentiles, queue depths")
@@ -1140,10 +1404,29 @@ impl ObjectImpl for RealtimeTranslate {
                     settings.session_config()
                 };
                 if let Some(state) = self.state.lock().unwrap().as_ref()
-                    && let Some(session) = &state.session
+                    && let Some(connection) = &state.connection
                 {
-                    session.update(config);
+                    connection.update(config);
                 }
+                return;
+            }
+            "fallback" | "original-volume" | "duck-level" | "duck-attack" | "duck-release" => {
+                let mix = {
+                    let mut settings = self.settings.lock().unwrap();
+                    match pspec.name() {
+                        "fallback" => settings.fallback = value.get().expect("type checked"),
+                        "original-volume" => {
+                            settings.original_volume = value.get().expect("type checked")
+                        }
+                        "duck-level" => settings.duck_level = value.get().expect("type checked"),
+                        "duck-attack" => {
+                            settings.duck_attack_ms = value.get().expect("type checked")
+                        }
+                        _ => settings.duck_release_ms = value.get().expect("type checked"),
+                    }
+                    settings.mix_settings()
+                };
+                self.shared.output.lock().unwrap().mix.set_settings(mix);
                 return;
             }
             _ => {}
@@ -1163,6 +1446,18 @@ impl ObjectImpl for RealtimeTranslate {
                 settings.keepalive_timeout_ms = value.get().expect("type checked")
             }
             "tls-ca-file" => settings.tls_ca_file = string(),
+            "outage-buffer" => settings.outage_buffer_ms = value.get().expect("type checked"),
+            "rotation-margin" => settings.rotation_margin_ms = value.get().expect("type checked"),
+            "reconnect-backoff-max" => settings.backoff_max_ms = value.get().expect("type checked"),
+            "reconnect-attempts" => {
+                settings.reconnect_attempts = value.get().expect("type checked")
+            }
+            "subtitle-line-chars" => {
+                settings.subtitle_line_chars = value.get().expect("type checked")
+            }
+            "subtitle-lines" => settings.subtitle_lines = value.get().expect("type checked"),
+            "subtitle-timeout" => settings.subtitle_timeout_ms = value.get().expect("type checked"),
+            "stats-interval" => settings.stats_interval_ms = value.get().expect("type checked"),
             name => unreachable!("unknown property {name}"),
         }
     }
@@ -1186,6 +1481,19 @@ impl ObjectImpl for RealtimeTranslate {
             "connect-timeout" => settings.connect_timeout_ms.to_value(),
             "keepalive-timeout" => settings.keepalive_timeout_ms.to_value(),
             "tls-ca-file" => settings.tls_ca_file.to_value(),
+            "outage-buffer" => settings.outage_buffer_ms.to_value(),
+            "rotation-margin" => settings.rotation_margin_ms.to_value(),
+            "reconnect-backoff-max" => settings.backoff_max_ms.to_value(),
+            "reconnect-attempts" => settings.reconnect_attempts.to_value(),
+            "fallback" => settings.fallback.to_value(),
+            "original-volume" => settings.original_volume.to_value(),
+            "duck-level" => settings.duck_level.to_value(),
+            "duck-attack" => settings.duck_attack_ms.to_value(),
+            "duck-release" => settings.duck_release_ms.to_value(),
+            "subtitle-line-chars" => settings.subtitle_line_chars.to_value(),
+            "subtitle-lines" => settings.subtitle_lines.to_value(),
+            "subtitle-timeout" => settings.subtitle_timeout_ms.to_value(),
+            "stats-interval" => settings.stats_interval_ms.to_value(),
             name => unreachable!("property {name} is not readable"),
         }
     }
@@ -1265,7 +1573,7 @@ impl ElementImpl for RealtimeTranslate {
         match transition {
             gst::StateChange::PausedToReady => {
                 *self.state.lock().unwrap() = None;
-                *self.shared.output.lock().unwrap() = Output::new();
+                *self.shared.output.lock().unwrap() = self.new_output();
             }
             gst::StateChange::ReadyToPaused if result.is_err() => {
                 *self.state.lock().unwrap() = None;

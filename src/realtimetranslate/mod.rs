@@ -64,6 +64,20 @@ pub enum Pacing {
     None = 1,
 }
 
+/// What `src` carries while no session is connected.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstRealtimeTranslateFallback")]
+pub enum Fallback {
+    /// The original audio at full level: viewers keep hearing the speaker.
+    #[default]
+    #[enum_value(name = "Original audio", nick = "original")]
+    Original = 0,
+    /// Silence (translation-only outputs that must never carry the source language).
+    #[enum_value(name = "Silence", nick = "silence")]
+    Silence = 1,
+}
+
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     gst::Element::register(
         Some(plugin),

@@ -3,6 +3,7 @@
 //! Positions are 24 kHz sample counts from `origin`, the PTS of the first input sample, so the
 //! output shares the input's timeline and never drifts from it by rounding.
 
+use crate::mix::{MixSettings, OriginalMix};
 use crate::pad_queue::Item;
 use crate::protocol::translation::SAMPLE_RATE;
 use crate::timeline::{Cue, CueSettings, Emitted, Timeline};
@@ -22,17 +23,6 @@ pub fn time_to_samples(time: gst::ClockTime) -> u64 {
     (time.nseconds() as u128 * SAMPLE_RATE as u128 / 1_000_000_000) as u64
 }
 
-pub fn default_cue_settings() -> CueSettings {
-    let ms = |ms: u64| ms * SAMPLE_RATE as u64 / 1000;
-    CueSettings {
-        line_chars: 42,
-        max_lines: 2,
-        idle: ms(1200),
-        min_duration: ms(1000),
-        sentence_grace: ms(400),
-    }
-}
-
 /// Items for each src pad, in push order.
 #[derive(Debug, Default)]
 pub struct PadItems {
@@ -45,6 +35,8 @@ pub struct PadItems {
 #[derive(Debug)]
 pub struct Output {
     pub timeline: Timeline,
+    /// The original audio under (or instead of) the translation.
+    pub mix: OriginalMix,
     /// PTS of the first input sample; `None` until the first buffer.
     pub origin: Option<gst::ClockTime>,
     /// End of the input so far (samples from origin): output may be written up to here at once.
@@ -56,9 +48,10 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new() -> Self {
+    pub fn new(cues: CueSettings, mix: MixSettings) -> Self {
         Self {
-            timeline: Timeline::new(default_cue_settings(), MAX_PENDING_SAMPLES),
+            timeline: Timeline::new(cues, MAX_PENDING_SAMPLES),
+            mix: OriginalMix::new(mix),
             origin: None,
             input_end: None,
             text_position: 0,
@@ -72,7 +65,8 @@ impl Output {
     }
 
     /// Converts what the timeline emitted, plus the GAPs the text pads may now announce.
-    pub fn items(&mut self, emitted: Emitted) -> PadItems {
+    pub fn items(&mut self, mut emitted: Emitted) -> PadItems {
+        self.mix.apply(emitted.start, &mut emitted.audio);
         let mut items = PadItems::default();
         let mut position = emitted.start;
         let mut arrivals = emitted.arrivals;

@@ -1,9 +1,12 @@
 //! What the properties set, in one place: defaults, validation, and the session they describe.
 
-use super::{Backend, NoiseReduction, Pacing};
+use super::{Backend, Fallback, NoiseReduction, Pacing};
+use crate::connection::ConnectionParams;
+use crate::mix::MixSettings;
 use crate::protocol::translation::{self, SessionConfig, TARGET_LANGUAGES};
 use crate::secret::ApiKey;
 use crate::session::{Endpoint, Protocol, SessionParams};
+use crate::timeline::CueSettings;
 use std::time::Duration;
 
 pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime/translations";
@@ -13,6 +16,22 @@ pub const DEFAULT_LATENCY_MS: u32 = 200;
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u32 = 10_000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
 pub const DEFAULT_KEEPALIVE_TIMEOUT_MS: u32 = 15_000;
+pub const DEFAULT_OUTAGE_BUFFER_MS: u32 = 10_000;
+pub const DEFAULT_ROTATION_MARGIN_MS: u32 = 60_000;
+pub const DEFAULT_BACKOFF_MAX_MS: u32 = 30_000;
+/// First reconnection delay; doubles per failed attempt.
+const BACKOFF_INITIAL: Duration = Duration::from_millis(500);
+pub const DEFAULT_DUCK_LEVEL: f64 = 0.25;
+pub const DEFAULT_DUCK_ATTACK_MS: u32 = 50;
+pub const DEFAULT_DUCK_RELEASE_MS: u32 = 200;
+pub const DEFAULT_STATS_INTERVAL_MS: u32 = 10_000;
+pub const DEFAULT_SUBTITLE_LINE_CHARS: u32 = 42;
+pub const DEFAULT_SUBTITLE_LINES: u32 = 2;
+pub const DEFAULT_SUBTITLE_TIMEOUT_MS: u32 = 1_200;
+/// A cue stays on screen at least this long, however short its speech.
+const SUBTITLE_MIN_DURATION_MS: u64 = 1_000;
+/// After a sentence end, how long its cue waits for the speech that goes with the text.
+const SUBTITLE_SENTENCE_GRACE_MS: u64 = 400;
 /// Model name sent to the local engine (it ignores it, but the protocol requires one).
 const LOCAL_MODEL: &str = "offline";
 
@@ -34,6 +53,21 @@ pub struct Settings {
     pub keepalive_timeout_ms: u32,
     /// PEM file of extra CAs to trust (empty: the public roots only).
     pub tls_ca_file: String,
+    pub outage_buffer_ms: u32,
+    pub rotation_margin_ms: u32,
+    pub backoff_max_ms: u32,
+    /// Failed reconnection attempts in a row before stopping with an error; -1: never stop.
+    pub reconnect_attempts: i32,
+    pub fallback: Fallback,
+    pub original_volume: f64,
+    /// Fraction of `original_volume` left while translated speech plays.
+    pub duck_level: f64,
+    pub duck_attack_ms: u32,
+    pub duck_release_ms: u32,
+    pub stats_interval_ms: u32,
+    pub subtitle_line_chars: u32,
+    pub subtitle_lines: u32,
+    pub subtitle_timeout_ms: u32,
 }
 
 impl Default for Settings {
@@ -53,6 +87,19 @@ impl Default for Settings {
             connect_timeout_ms: DEFAULT_CONNECT_TIMEOUT_MS,
             keepalive_timeout_ms: DEFAULT_KEEPALIVE_TIMEOUT_MS,
             tls_ca_file: String::new(),
+            outage_buffer_ms: DEFAULT_OUTAGE_BUFFER_MS,
+            rotation_margin_ms: DEFAULT_ROTATION_MARGIN_MS,
+            backoff_max_ms: DEFAULT_BACKOFF_MAX_MS,
+            reconnect_attempts: -1,
+            fallback: Fallback::default(),
+            original_volume: 0.0,
+            duck_level: DEFAULT_DUCK_LEVEL,
+            duck_attack_ms: DEFAULT_DUCK_ATTACK_MS,
+            duck_release_ms: DEFAULT_DUCK_RELEASE_MS,
+            stats_interval_ms: DEFAULT_STATS_INTERVAL_MS,
+            subtitle_line_chars: DEFAULT_SUBTITLE_LINE_CHARS,
+            subtitle_lines: DEFAULT_SUBTITLE_LINES,
+            subtitle_timeout_ms: DEFAULT_SUBTITLE_TIMEOUT_MS,
         }
     }
 }
@@ -69,7 +116,44 @@ pub fn is_valid_language(code: &str) -> bool {
     TARGET_LANGUAGES.contains(&code)
 }
 
+/// Milliseconds as 24 kHz samples.
+fn ms_to_samples(ms: u64) -> u64 {
+    ms * translation::SAMPLE_RATE as u64 / 1000
+}
+
 impl Settings {
+    pub fn mix_settings(&self) -> MixSettings {
+        MixSettings {
+            original_volume: self.original_volume,
+            ducked_volume: self.original_volume * self.duck_level,
+            attack: ms_to_samples(self.duck_attack_ms.into()),
+            release: ms_to_samples(self.duck_release_ms.into()),
+            fallback_original: self.fallback == Fallback::Original,
+        }
+    }
+
+    pub fn cue_settings(&self) -> CueSettings {
+        CueSettings {
+            line_chars: self.subtitle_line_chars as usize,
+            max_lines: self.subtitle_lines as usize,
+            idle: ms_to_samples(self.subtitle_timeout_ms.into()),
+            min_duration: ms_to_samples(SUBTITLE_MIN_DURATION_MS),
+            sentence_grace: ms_to_samples(SUBTITLE_SENTENCE_GRACE_MS),
+        }
+    }
+
+    /// The session parameters plus how to keep the stream connected.
+    pub fn connection_params(&self) -> Result<ConnectionParams, String> {
+        Ok(ConnectionParams {
+            session: self.session_params()?,
+            outage_buffer_samples: ms_to_samples(self.outage_buffer_ms.into()),
+            rotation_margin: Duration::from_millis(self.rotation_margin_ms.into()),
+            backoff_initial: BACKOFF_INITIAL,
+            backoff_max: Duration::from_millis(self.backoff_max_ms.into()),
+            max_retries: u32::try_from(self.reconnect_attempts).ok(),
+        })
+    }
+
     pub fn session_config(&self) -> SessionConfig {
         SessionConfig {
             target_language: self.target_language.clone(),

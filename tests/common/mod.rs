@@ -78,6 +78,8 @@ pub struct Captured {
     pub source_cues: Vec<Cue>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// Element messages (connection state, statistics), with when they arrived.
+    pub messages: Vec<(Duration, gst::Structure)>,
     pub eos: bool,
 }
 
@@ -98,6 +100,18 @@ impl Captured {
 
     pub fn duration_seconds(&self) -> f64 {
         self.audio.iter().map(|(_, s)| s.len()).sum::<usize>() as f64 / 24_000.0
+    }
+
+    /// `realtimetranslate/connection` messages with this status.
+    pub fn connection_messages(&self, status: &str) -> Vec<&gst::StructureRef> {
+        self.messages
+            .iter()
+            .map(|(_, m)| m.as_ref())
+            .filter(|m| {
+                m.name() == "realtimetranslate/connection"
+                    && m.get::<&str>("status").is_ok_and(|s| s == status)
+            })
+            .collect()
     }
 
     pub fn text(&self) -> String {
@@ -191,6 +205,13 @@ pub fn run_pipeline(
                 break;
             }
             gst::MessageView::Warning(w) => captured.warnings.push(w.error().to_string()),
+            gst::MessageView::Element(e) => {
+                if let Some(structure) = e.structure() {
+                    captured
+                        .messages
+                        .push((started.elapsed(), structure.to_owned()));
+                }
+            }
             _ => {}
         }
     }

@@ -1,0 +1,235 @@
+//! The original audio under the translation on `src`.
+//!
+//! The translation model stays silent for speech already in the target language, so a muted
+//! original loses content: broadcasters keep it audible, ducked while translated speech plays.
+//! While no session is connected the original can stand in for the translation (fallback).
+//! Positions are 24 kHz sample counts from the stream's first input sample, as on the timeline.
+
+use std::collections::VecDeque;
+
+/// Translated audio above this level (peak, after the follower) counts as speech: duck.
+const SPEECH_THRESHOLD: f64 = 300.0;
+/// The speech follower forgets a peak over about this many samples (25 ms at 24 kHz), so short
+/// gaps between words keep the original ducked; the release smooths the rest.
+const FOLLOWER_SAMPLES: f64 = 600.0;
+
+/// Levels and timing of the mix.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MixSettings {
+    /// Gain of the original while no translated speech plays (0: translation only).
+    pub original_volume: f64,
+    /// Gain of the original while translated speech plays.
+    pub ducked_volume: f64,
+    /// Time to duck, and to come back up, in samples.
+    pub attack: u64,
+    pub release: u64,
+    /// While disconnected, the original plays at full level instead of silence.
+    pub fallback_original: bool,
+}
+
+/// The original's recent samples and the ducking state.
+#[derive(Debug)]
+pub struct OriginalMix {
+    settings: MixSettings,
+    /// Original samples from `start` on.
+    original: VecDeque<i16>,
+    start: u64,
+    /// Spans `[start, end)` without a connected session; `end` None: still going on.
+    outages: VecDeque<(u64, Option<u64>)>,
+    follower: f64,
+    gain: f64,
+}
+
+impl OriginalMix {
+    pub fn new(settings: MixSettings) -> Self {
+        Self {
+            settings,
+            original: VecDeque::new(),
+            start: 0,
+            outages: VecDeque::new(),
+            follower: 0.0,
+            gain: settings.original_volume,
+        }
+    }
+
+    pub fn set_settings(&mut self, settings: MixSettings) {
+        self.settings = settings;
+    }
+
+    /// Whether the original is heard at all: otherwise it need not be kept.
+    fn uses_original(&self) -> bool {
+        self.settings.original_volume > 0.0
+            || self.settings.ducked_volume > 0.0
+            || self.settings.fallback_original
+    }
+
+    /// The input's next samples, in engine format, in order from position 0.
+    pub fn push_original(&mut self, samples: &[i16]) {
+        if self.uses_original() {
+            self.original.extend(samples);
+        } else {
+            self.start += samples.len() as u64;
+        }
+    }
+
+    /// No session takes the audio from `position` on.
+    pub fn outage_started(&mut self, position: u64) {
+        if self.outages.back().is_none_or(|(_, end)| end.is_some()) {
+            self.outages.push_back((position, None));
+        }
+    }
+
+    /// A session takes the audio again from `position` on.
+    pub fn outage_ended(&mut self, position: u64) {
+        if let Some((_, end)) = self.outages.back_mut()
+            && end.is_none()
+        {
+            *end = Some(position);
+        }
+    }
+
+    fn in_outage(&self, position: u64) -> bool {
+        self.outages
+            .iter()
+            .any(|&(start, end)| position >= start && end.is_none_or(|end| position < end))
+    }
+
+    fn original_at(&self, position: u64) -> i16 {
+        position
+            .checked_sub(self.start)
+            .and_then(|i| self.original.get(i as usize).copied())
+            .unwrap_or(0)
+    }
+
+    /// Mixes the original into `audio` (translation written at `start`), then forgets what lies
+    /// before its end.
+    pub fn apply(&mut self, start: u64, audio: &mut [i16]) {
+        let end = start + audio.len() as u64;
+        if self.uses_original() {
+            let attack = step(self.settings.attack);
+            let release = step(self.settings.release);
+            let follower_decay = 1.0 - 1.0 / FOLLOWER_SAMPLES;
+            for (i, sample) in audio.iter_mut().enumerate() {
+                let position = start + i as u64;
+                let translated = f64::from(*sample);
+                self.follower = translated.abs().max(self.follower * follower_decay);
+                let target = if self.settings.fallback_original && self.in_outage(position) {
+                    1.0
+                } else if self.follower > SPEECH_THRESHOLD {
+                    self.settings.ducked_volume
+                } else {
+                    self.settings.original_volume
+                };
+                let rate = if target < self.gain { attack } else { release };
+                self.gain += (target - self.gain) * rate;
+                let mixed = translated + f64::from(self.original_at(position)) * self.gain;
+                *sample = mixed.clamp(f64::from(i16::MIN), f64::from(i16::MAX)) as i16;
+            }
+        }
+        self.forget_before(end);
+    }
+
+    fn forget_before(&mut self, position: u64) {
+        let drop = position.saturating_sub(self.start);
+        let drop = (drop as usize).min(self.original.len());
+        self.original.drain(..drop);
+        self.start += drop as u64;
+        if !self.uses_original() {
+            self.start = self.start.max(position);
+        }
+        while self
+            .outages
+            .front()
+            .is_some_and(|(_, end)| end.is_some_and(|end| end <= position))
+        {
+            self.outages.pop_front();
+        }
+    }
+}
+
+/// Per-sample smoothing coefficient that covers most (≈95 %) of a step in `samples`.
+fn step(samples: u64) -> f64 {
+    if samples == 0 {
+        1.0
+    } else {
+        1.0 - (-3.0 / samples as f64).exp()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> MixSettings {
+        MixSettings {
+            original_volume: 0.8,
+            ducked_volume: 0.2,
+            attack: 1200,
+            release: 4800,
+            fallback_original: false,
+        }
+    }
+
+    #[test]
+    fn original_is_ducked_under_translated_speech_and_recovers() {
+        let mut mix = OriginalMix::new(settings());
+        mix.push_original(&vec![1000; 48_000]);
+        // 0.5 s silence, 1 s speech (a loud square wave), 0.5 s silence.
+        let mut audio: Vec<i16> = (0..48_000)
+            .map(|i| {
+                if (12_000..36_000).contains(&i) {
+                    if i % 48 < 24 { 8000 } else { -8000 }
+                } else {
+                    0
+                }
+            })
+            .collect();
+        mix.apply(0, &mut audio);
+        // Before the speech: the original at 0.8.
+        assert!((audio[11_000] - 800).abs() <= 2, "{}", audio[11_000]);
+        // Well into the speech: original at 0.2 on top of the translation.
+        let ducked = audio[30_000] as i32 - 8000;
+        assert!((ducked - 200).abs() <= 5, "{ducked}");
+        // Ducked within the attack time.
+        let at_attack = audio[12_000 + 1_300] as i32 - 8000;
+        assert!(at_attack < 300, "{at_attack}");
+        // Back up after the release.
+        assert!((audio[47_999] - 800).abs() <= 20, "{}", audio[47_999]);
+    }
+
+    #[test]
+    fn fallback_plays_the_original_in_full_during_an_outage() {
+        let mut mix = OriginalMix::new(MixSettings {
+            original_volume: 0.0,
+            ducked_volume: 0.0,
+            attack: 0,
+            release: 0,
+            fallback_original: true,
+        });
+        mix.push_original(&vec![1000; 30_000]);
+        mix.outage_started(10_000);
+        mix.outage_ended(20_000);
+        let mut audio = vec![0i16; 30_000];
+        mix.apply(0, &mut audio);
+        assert_eq!(audio[9_999], 0);
+        assert_eq!(audio[10_000], 1000);
+        assert_eq!(audio[19_999], 1000);
+        assert_eq!(audio[20_000], 0);
+    }
+
+    #[test]
+    fn translation_only_keeps_no_original() {
+        let mut mix = OriginalMix::new(MixSettings {
+            original_volume: 0.0,
+            ducked_volume: 0.0,
+            attack: 0,
+            release: 0,
+            fallback_original: false,
+        });
+        mix.push_original(&vec![1000; 10_000]);
+        assert!(mix.original.is_empty());
+        let mut audio = vec![5i16; 100];
+        mix.apply(0, &mut audio);
+        assert!(audio.iter().all(|&s| s == 5));
+    }
+}
