@@ -11,6 +11,9 @@ packages=(
   pocketsphinx pocketsphinx-en-us libpocketsphinx-dev apertium apertium-eng-spa espeak-ng
   # test speech and audio measurements
   flite sox
+  # the Socket.IO server the gpttranslator tests run (tests/peers/gpttranslator_server.py):
+  # python-socketio 5.7 / python-engineio 4.3 speak Engine.IO v4, Socket.IO v5
+  python3 python3-socketio python3-engineio python3-aiohttp
 )
 
 missing=()

@@ -61,6 +61,8 @@ pub fn url_with_model(url: &str, model: &str) -> String {
 pub enum Protocol {
     /// OpenAI realtime translation (`/v1/realtime/translations`), also spoken by the local engine.
     Translation,
+    /// The GPT Translator realtime API: Socket.IO events, key in the URL (PROTOCOL.md §4).
+    GptTranslator,
 }
 
 /// What the element needs to open a session.
@@ -245,6 +247,9 @@ async fn run(params: SessionParams, mut link: Link) {
     let result = match params.protocol {
         Protocol::Translation => {
             crate::backends::openai_translation::converse(&params, &mut link).await
+        }
+        Protocol::GptTranslator => {
+            crate::backends::gpttranslator::converse(&params, &mut link).await
         }
     };
     match result {

@@ -2,4 +2,5 @@
 //! session, reading audio and control requests from the [`Link`](crate::session::Link) and
 //! reporting through its callback, returning how it ended.
 
+pub mod gpttranslator;
 pub mod openai_translation;

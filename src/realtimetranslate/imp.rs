@@ -7,7 +7,7 @@
 //! order; no element lock is held across a push downstream or a wait (clock, queue room, drain).
 
 use super::output::{Output, PadItems, samples_to_time, time_to_samples};
-use super::settings::{self, Settings, invalid_language_message, is_valid_language};
+use super::settings::{self, Settings, language_problem};
 use super::{Backend, NoiseReduction, Pacing};
 use crate::connection::{Connection, ConnectionEvent, ConnectionState};
 use crate::convert::EngineFormatConverter;
@@ -324,12 +324,19 @@ impl RealtimeTranslate {
             ConnectionEvent::Failed(err) => {
                 gst::error!(CAT, imp = self, "{err}");
                 match &err {
-                    SessionError::Authentication(_) => gst::element_imp_error!(
-                        self,
-                        gst::LibraryError::Settings,
-                        ("Authentication failed: check the api-key property or OPENAI_API_KEY"),
-                        ["{}", err]
-                    ),
+                    SessionError::Authentication(_) => {
+                        let variable =
+                            settings::api_key_variable(self.settings.lock().unwrap().backend);
+                        gst::element_imp_error!(
+                            self,
+                            gst::LibraryError::Settings,
+                            (
+                                "Authentication failed: check the api-key property or {}",
+                                variable
+                            ),
+                            ["{}", err]
+                        )
+                    }
                     SessionError::Refused(_) => gst::element_imp_error!(
                         self,
                         gst::ResourceError::Failed,
@@ -1051,9 +1058,9 @@ impl RealtimeTranslate {
     }
 
     fn set_target_language(&self, language: String) {
-        if !is_valid_language(&language) {
+        let backend = self.settings.lock().unwrap().backend;
+        if let Some(message) = language_problem(backend, &language) {
             // Kept so that going to PAUSED fails with a clear message; in PLAYING, refused.
-            let message = invalid_language_message(&language);
             gst::error!(CAT, imp = self, "{message}");
             if self.state.lock().unwrap().is_some() {
                 gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{}", message));

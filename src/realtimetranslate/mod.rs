@@ -32,6 +32,12 @@ pub enum Backend {
         nick = "local"
     )]
     Local = 1,
+    /// The GPT Translator realtime API over Socket.IO (needs a GPT Translator API key).
+    #[enum_value(
+        name = "GPT Translator realtime API (cloud, Socket.IO, needs a GPT Translator API key)",
+        nick = "gpttranslator"
+    )]
+    Gpttranslator = 2,
 }
 
 /// Noise reduction the service applies to the input.

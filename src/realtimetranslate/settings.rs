@@ -3,6 +3,7 @@
 use super::{Backend, Fallback, NoiseReduction, Pacing};
 use crate::connection::ConnectionParams;
 use crate::mix::MixSettings;
+use crate::protocol::gpttranslator;
 use crate::protocol::translation::{self, SessionConfig, TARGET_LANGUAGES};
 use crate::secret::ApiKey;
 use crate::session::{Endpoint, Protocol, SessionParams};
@@ -116,9 +117,45 @@ pub fn is_valid_language(code: &str) -> bool {
     TARGET_LANGUAGES.contains(&code)
 }
 
+/// The environment variable a backend reads its key from when `api-key` is unset.
+pub fn api_key_variable(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Gpttranslator => gpttranslator::API_KEY_ENV,
+        _ => "OPENAI_API_KEY",
+    }
+}
+
 /// Milliseconds as 24 kHz samples.
 fn ms_to_samples(ms: u64) -> u64 {
     ms * translation::SAMPLE_RATE as u64 / 1000
+}
+
+/// The message for a target language `backend` cannot take, if it cannot: OpenAI takes its 13
+/// plain codes; GPT Translator takes BCP-47 tags (`es`, `pt-BR`, `zh-CN`) and judges support itself.
+pub fn language_problem(backend: Backend, code: &str) -> Option<String> {
+    match backend {
+        Backend::Gpttranslator => (!gpttranslator::is_language_tag(code)).then(|| {
+            format!(
+                "invalid target-language '{code}': the gpttranslator backend takes a BCP-47 \
+                 language tag such as es, pt-BR or zh-CN"
+            )
+        }),
+        _ => (!is_valid_language(code)).then(|| invalid_language_message(code)),
+    }
+}
+
+/// The GPT Translator key: the property, else `GPTTRANSLATOR_API_KEY`. Never `OPENAI_API_KEY`:
+/// a key for one provider must not be sent to another.
+fn gpttranslator_key(property: Option<ApiKey>, env: Option<String>) -> Result<ApiKey, String> {
+    property
+        .or_else(|| env.and_then(ApiKey::new))
+        .ok_or_else(|| {
+            format!(
+                "no API key for the gpttranslator backend: set the api-key property or the {} \
+             environment variable",
+                gpttranslator::API_KEY_ENV
+            )
+        })
 }
 
 impl Settings {
@@ -176,12 +213,13 @@ impl Settings {
 
     /// Everything a session needs, or the message of a settings error a user can act on.
     pub fn session_params(&self) -> Result<SessionParams, String> {
-        if !is_valid_language(&self.target_language) {
-            return Err(invalid_language_message(&self.target_language));
+        if let Some(message) = language_problem(self.backend, &self.target_language) {
+            return Err(message);
         }
-        let (endpoint, api_key) =
+        let (protocol, endpoint, api_key) =
             match self.backend {
                 Backend::Local => (
+                    Protocol::Translation,
                     Endpoint::Local {
                         model: LOCAL_MODEL.into(),
                     },
@@ -200,6 +238,7 @@ impl Settings {
                         ));
                     }
                     (
+                        Protocol::Translation,
                         Endpoint::Remote {
                             url: self.url.clone(),
                             model: self.model.clone(),
@@ -207,9 +246,30 @@ impl Settings {
                         Some(key),
                     )
                 }
+                Backend::Gpttranslator => {
+                    let key = gpttranslator_key(
+                        self.api_key.clone(),
+                        std::env::var(gpttranslator::API_KEY_ENV).ok(),
+                    )?;
+                    // The url property's default is OpenAI's: left unset, it means the service's own.
+                    let url = if self.url == DEFAULT_URL {
+                        gpttranslator::DEFAULT_URL
+                    } else {
+                        &self.url
+                    };
+                    gpttranslator::connection_target(url, "")?;
+                    (
+                        Protocol::GptTranslator,
+                        Endpoint::Remote {
+                            url: url.to_owned(),
+                            model: String::new(),
+                        },
+                        Some(key),
+                    )
+                }
             };
         Ok(SessionParams {
-            protocol: Protocol::Translation,
+            protocol,
             endpoint,
             api_key,
             safety_identifier: (!self.safety_identifier.is_empty())
@@ -249,5 +309,66 @@ mod tests {
         };
         let params = settings.session_params().unwrap();
         assert!(params.api_key.is_none());
+    }
+
+    fn gpttranslator(language: &str, url: &str) -> Settings {
+        Settings {
+            backend: Backend::Gpttranslator,
+            target_language: language.into(),
+            url: url.into(),
+            api_key: ApiKey::new("gt-key"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn gpttranslator_takes_bcp47_tags_and_its_own_default_url() {
+        let params = gpttranslator("pt-BR", DEFAULT_URL)
+            .session_params()
+            .unwrap();
+        assert_eq!(params.protocol, Protocol::GptTranslator);
+        assert_eq!(
+            params.endpoint,
+            Endpoint::Remote {
+                url: gpttranslator::DEFAULT_URL.into(),
+                model: String::new()
+            }
+        );
+        assert_eq!(params.config.target_language, "pt-BR");
+        for code in ["zh-CN", "es", "es-419"] {
+            assert!(gpttranslator(code, DEFAULT_URL).session_params().is_ok());
+        }
+        let err = gpttranslator("zh_CN", DEFAULT_URL)
+            .session_params()
+            .unwrap_err();
+        assert!(err.contains("BCP-47") && err.contains("zh_CN"), "{err}");
+        // OpenAI keeps its 13 plain codes.
+        assert!(language_problem(Backend::Openai, "pt-BR").is_some());
+        assert!(language_problem(Backend::Gpttranslator, "pt-BR").is_none());
+    }
+
+    #[test]
+    fn gpttranslator_url_is_checked_up_front() {
+        let own = gpttranslator("es", "ws://127.0.0.1:1234")
+            .session_params()
+            .unwrap();
+        assert!(
+            matches!(own.endpoint, Endpoint::Remote { url, .. } if url == "ws://127.0.0.1:1234")
+        );
+        let err = gpttranslator("es", "ftp://h").session_params().unwrap_err();
+        assert!(err.contains("wss://"), "{err}");
+    }
+
+    #[test]
+    fn gpttranslator_key_comes_from_its_own_variable_only() {
+        let from_env = gpttranslator_key(None, Some("env-key".into())).unwrap();
+        assert_eq!(from_env.expose(), "env-key");
+        let property = gpttranslator_key(ApiKey::new("prop"), Some("env-key".into())).unwrap();
+        assert_eq!(property.expose(), "prop");
+        let err = gpttranslator_key(None, Some("  ".into())).unwrap_err();
+        assert!(
+            err.contains("GPTTRANSLATOR_API_KEY") && !err.contains("OPENAI"),
+            "{err}"
+        );
     }
 }
