@@ -308,6 +308,12 @@ struct Slot {
     connected: bool,
     connected_at: Option<Instant>,
     session_id: String,
+    /// Samples of audio given to it.
+    sent: u64,
+    /// Its lifetime in samples of audio (from `expires_at` when it connected): a service may
+    /// count session time in audio, which runs ahead of the clock when input is faster than
+    /// real time, so rotation also happens when this much audio has been sent, less the margin.
+    lifetime: Option<u64>,
 }
 
 struct Supervisor {
@@ -394,7 +400,11 @@ impl Supervisor {
                         Ok(permit) => {
                             if let Some(chunk) = self.backlog.pop_front() {
                                 self.account_buffer(-(chunk.len() as i64));
+                                if let Some(slot) = self.current.as_mut() {
+                                    slot.sent += chunk.len() as u64;
+                                }
                                 permit.send(chunk);
+                                self.rotate_by_audio();
                             }
                             if self.closing && self.backlog.is_empty() && let Some(slot) = &self.current {
                                 slot.session.close();
@@ -447,6 +457,8 @@ impl Supervisor {
             connected: false,
             connected_at: None,
             session_id: String::new(),
+            sent: 0,
+            lifetime: None,
         }
     }
 
@@ -506,8 +518,14 @@ impl Supervisor {
                     self.backlog.push_back(chunk);
                     return;
                 }
+                let length = chunk.len() as u64;
                 match slot.audio.try_send(chunk) {
-                    Ok(()) => {}
+                    Ok(()) => {
+                        if let Some(slot) = self.current.as_mut() {
+                            slot.sent += length;
+                        }
+                        self.rotate_by_audio();
+                    }
                     Err(mpsc::error::TrySendError::Full(chunk)) => {
                         self.account_buffer(chunk.len() as i64);
                         self.backlog.push_back(chunk);
@@ -567,6 +585,7 @@ impl Supervisor {
                     let current = self.current.as_mut().expect("checked");
                     current.connected = true;
                     current.connected_at = Some(Instant::now());
+                    current.lifetime = lifetime_samples(expires_at);
                     current.session_id = session_id.clone();
                     self.state(ConnectionState::Connected {
                         session_id,
@@ -584,6 +603,7 @@ impl Supervisor {
                     let rotating = self.rotating.as_mut().expect("checked");
                     rotating.connected = true;
                     rotating.connected_at = Some(Instant::now());
+                    rotating.lifetime = lifetime_samples(expires_at);
                     rotating.session_id = session_id;
                     let margin = self.params.rotation_margin;
                     // Wait for a pause, but not past half the margin.
@@ -710,6 +730,28 @@ impl Supervisor {
         base.mul_f64(rand::rng().random_range(0.5..=1.0))
     }
 
+    /// Rotation by audio sent (see [`Slot::lifetime`]): open the next session once the current
+    /// one has had its lifetime less the margin, switch at half the margin.
+    fn rotate_by_audio(&mut self) {
+        let Some(current) = &self.current else { return };
+        let Some(lifetime) = current.lifetime else {
+            return;
+        };
+        let margin = (self.params.rotation_margin.as_millis() as u64 * SAMPLE_RATE as u64 / 1000)
+            .min(lifetime / 2);
+        if self.closing {
+            return;
+        }
+        if self.rotating.is_none() && current.sent >= lifetime - margin {
+            self.rotate_at = None;
+            self.open_rotating();
+        } else if self.rotating.as_ref().is_some_and(|slot| slot.connected)
+            && current.sent >= lifetime - margin / 2
+        {
+            self.switch();
+        }
+    }
+
     /// When to open the next session for one that expires at `expires_at` (Unix seconds).
     fn rotation_time(&self, expires_at: Option<i64>) -> Option<Instant> {
         let expires_at = expires_at?;
@@ -762,6 +804,14 @@ impl Supervisor {
         self.router
             .report(ConnectionEvent::Session(SessionEvent::Warning(text)));
     }
+}
+
+/// Time left until `expires_at` (Unix seconds), as samples of audio.
+fn lifetime_samples(expires_at: Option<i64>) -> Option<u64> {
+    let expires_at = u64::try_from(expires_at?).ok()?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
+    let left = Duration::from_secs(expires_at).checked_sub(now)?;
+    Some(left.as_millis() as u64 * SAMPLE_RATE as u64 / 1000)
 }
 
 fn is_quiet(chunk: &[i16]) -> bool {
