@@ -289,6 +289,13 @@ pub async fn connect_url(
     {
         headers.insert("OpenAI-Safety-Identifier", value);
     }
+    let host = request.uri().host().unwrap_or_default().to_owned();
+    // Only `wss://` reads `tls-ca-file`: a plain or local connection does not depend on it.
+    let connector = if request.uri().scheme_str() == Some("wss") {
+        crate::tls::connector(params.tls_ca_file.as_deref())?
+    } else {
+        tokio_tungstenite::Connector::Plain
+    };
     let connecting = tokio_tungstenite::connect_async_tls_with_config(
         request,
         Some(
@@ -297,7 +304,7 @@ pub async fn connect_url(
                 .max_frame_size(Some(MAX_FRAME_BYTES)),
         ),
         true,
-        Some(crate::tls::connector()),
+        Some(connector),
     );
     match timeout(params.connect_timeout, connecting).await {
         Err(_) => Err(SessionError::Connection(format!(
@@ -321,7 +328,8 @@ pub async fn connect_url(
                 _ => SessionError::Connection(why),
             })
         }
-        Ok(Err(err)) => Err(SessionError::Connection(err.to_string())),
+        Ok(Err(err)) => Err(crate::tls::handshake_refusal(&host, &err)
+            .unwrap_or_else(|| SessionError::Connection(err.to_string()))),
     }
 }
 

@@ -111,20 +111,59 @@ impl ServiceError {
     }
 }
 
+/// Shown in warnings and errors, so every server-given part is cut to [`MAX_MESSAGE_CHARS`].
 impl std::fmt::Display for ServiceError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.kind)?;
+        write!(f, "{}", excerpt(&self.kind))?;
         if let Some(code) = &self.code {
-            write!(f, "/{code}")?;
+            write!(f, "/{}", excerpt(code))?;
         }
         if let Some(param) = &self.param {
-            write!(f, " ({param})")?;
+            write!(f, " ({})", excerpt(param))?;
         }
         if !self.message.is_empty() {
-            write!(f, ": {}", self.message)?;
+            write!(f, ": {}", excerpt(&self.message))?;
         }
         Ok(())
     }
+}
+
+/// Server text quoted in a warning or error is cut to this many characters: enough for any real
+/// service message, and a hostile frame cannot post megabytes to the bus.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
+/// `value` as text cut to [`MAX_MESSAGE_CHARS`] characters, marked with `…` when cut. Formatting
+/// stops at the cut, so quoting a huge value costs no more than the excerpt.
+fn excerpt(value: &(impl std::fmt::Display + ?Sized)) -> String {
+    struct Bounded {
+        text: String,
+        chars: usize,
+        cut: bool,
+    }
+    impl std::fmt::Write for Bounded {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                if self.chars == MAX_MESSAGE_CHARS {
+                    self.cut = true;
+                    return Err(std::fmt::Error);
+                }
+                self.text.push(c);
+                self.chars += 1;
+            }
+            Ok(())
+        }
+    }
+    let mut out = Bounded {
+        text: String::new(),
+        chars: 0,
+        cut: false,
+    };
+    // An error here only means the cut was reached.
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("{value}"));
+    if out.cut {
+        out.text.push('…');
+    }
+    out.text
 }
 
 /// The `session` object of `session.created` / `session.updated`, the parts the client uses.
@@ -159,7 +198,8 @@ pub enum ServerEvent {
     Unknown(String),
 }
 
-/// Why a frame could not be understood. Never fatal: the caller warns and carries on.
+/// Why a frame could not be understood. Never fatal: the caller warns and carries on. Server
+/// text in it is cut with [`excerpt`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParseError(pub String);
 
@@ -187,17 +227,27 @@ struct RawEvent {
     error: Option<ServiceError>,
 }
 
-/// Largest audio delta accepted (10 s at 24 kHz mono), so a hostile frame cannot balloon memory.
-const MAX_AUDIO_DELTA_BYTES: usize = 10 * SAMPLE_RATE as usize * 2;
+/// Longest audio a delta may hold, at its own rate and channel count.
+pub const MAX_AUDIO_DELTA_SECONDS: u64 = 10;
+/// Largest audio delta accepted whatever its format (10 s at 24 kHz mono), checked before
+/// decoding so a hostile frame cannot balloon memory.
+const MAX_AUDIO_DELTA_BYTES: usize = MAX_AUDIO_DELTA_SECONDS as usize * SAMPLE_RATE as usize * 2;
+
+/// Bytes of PCM16 a delta in this format may hold: 10 s of it, within [`MAX_AUDIO_DELTA_BYTES`].
+fn max_audio_delta_bytes(sample_rate: u32, channels: u16) -> usize {
+    let ten_seconds = MAX_AUDIO_DELTA_SECONDS * u64::from(sample_rate) * u64::from(channels) * 2;
+    MAX_AUDIO_DELTA_BYTES.min(ten_seconds as usize)
+}
 
 impl ServerEvent {
     /// Parses one text (or binary UTF-8) frame.
     pub fn parse(text: &str) -> Result<ServerEvent, ParseError> {
         let raw: RawEvent = serde_json::from_str(text)
-            .map_err(|err| ParseError(format!("malformed server event: {err}")))?;
+            // serde_json quotes the offending value, which the server chose.
+            .map_err(|err| ParseError(format!("malformed server event: {}", excerpt(&err))))?;
         let delta = |raw: RawEvent| {
             raw.delta
-                .ok_or_else(|| ParseError(format!("`{}` without `delta`", raw.kind)))
+                .ok_or_else(|| ParseError(format!("`{}` without `delta`", excerpt(&raw.kind))))
         };
         Ok(match raw.kind.as_str() {
             "session.created" => ServerEvent::Created(raw.session.unwrap_or_default()),
@@ -212,7 +262,8 @@ impl ServerEvent {
                     && format != "pcm16"
                 {
                     return Err(ParseError(format!(
-                        "unsupported output audio format `{format}`"
+                        "unsupported output audio format `{}`",
+                        excerpt(format)
                     )));
                 }
                 let sample_rate = raw.sample_rate.unwrap_or(SAMPLE_RATE);
@@ -222,7 +273,11 @@ impl ServerEvent {
                         "unsupported output audio: {sample_rate} Hz, {channels} channels"
                     )));
                 }
-                let samples = decode_pcm16(&delta(raw)?)?;
+                let samples = decode_pcm16_frames(
+                    &delta(raw)?,
+                    channels,
+                    max_audio_delta_bytes(sample_rate, channels),
+                )?;
                 ServerEvent::OutputAudio {
                     samples,
                     sample_rate,
@@ -241,19 +296,41 @@ pub fn encode_pcm16(samples: &[i16]) -> String {
     BASE64.encode(bytes)
 }
 
-/// Inverse of [`encode_pcm16`], bounded and strict.
+/// Inverse of [`encode_pcm16`] for 24 kHz mono, bounded and strict.
 pub fn decode_pcm16(text: &str) -> Result<Vec<i16>, ParseError> {
-    if text.len() / 4 * 3 > MAX_AUDIO_DELTA_BYTES {
+    decode_pcm16_frames(text, 1, MAX_AUDIO_DELTA_BYTES)
+}
+
+/// Decodes whole frames of `channels` interleaved samples, refusing more than `max_bytes` before
+/// allocating anything.
+fn decode_pcm16_frames(
+    text: &str,
+    channels: u16,
+    max_bytes: usize,
+) -> Result<Vec<i16>, ParseError> {
+    // Canonical base64 (the only kind the decoder takes) decodes to exactly this many bytes.
+    let padding = text
+        .bytes()
+        .rev()
+        .take(2)
+        .take_while(|&b| b == b'=')
+        .count();
+    let decoded_len = (text.len().div_ceil(4) * 3).saturating_sub(padding);
+    if decoded_len > max_bytes {
         return Err(ParseError(format!(
-            "audio delta of {} characters is too large",
-            text.len()
+            "audio delta of {decoded_len} bytes is too large: at most {max_bytes} \
+             ({MAX_AUDIO_DELTA_SECONDS} s) are accepted in this format"
         )));
     }
     let bytes = BASE64
         .decode(text)
         .map_err(|err| ParseError(format!("invalid base64 audio: {err}")))?;
-    if bytes.len() % 2 != 0 {
-        return Err(ParseError("audio delta has an odd number of bytes".into()));
+    let frame_bytes = 2 * usize::from(channels);
+    if !bytes.len().is_multiple_of(frame_bytes) {
+        return Err(ParseError(format!(
+            "audio delta of {} bytes is not whole frames of {channels} × 16-bit samples",
+            bytes.len()
+        )));
     }
     Ok(bytes
         .chunks_exact(2)
@@ -345,6 +422,13 @@ mod tests {
             ServerEvent::parse(r#"{"type":"rate_limits.updated","x":1}"#).unwrap(),
             ServerEvent::Unknown("rate_limits.updated".into())
         );
+    }
+
+    #[test]
+    fn excerpts_cut_long_server_text_on_a_character_boundary() {
+        let exact = "é".repeat(MAX_MESSAGE_CHARS);
+        assert_eq!(excerpt(&exact), exact);
+        assert_eq!(excerpt(&format!("{exact}é")), format!("{exact}…"));
     }
 
     #[test]
