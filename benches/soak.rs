@@ -121,7 +121,8 @@ impl DroppingProxy {
         let counter = drops.clone();
         runtime.spawn(async move {
             loop {
-                let wait = -MEAN_DROP_INTERVAL.as_secs_f64() * (1.0 - rand::rng().random::<f64>()).ln();
+                let wait =
+                    -MEAN_DROP_INTERVAL.as_secs_f64() * (1.0 - rand::rng().random::<f64>()).ln();
                 tokio::time::sleep(Duration::from_secs_f64(wait)).await;
                 let cut: Vec<_> = std::mem::take(&mut *open.lock().unwrap());
                 let live = cut.iter().filter(|t| !t.is_finished()).count();
@@ -285,7 +286,8 @@ fn watch(message: &gst::Message, reconnects: &Mutex<Vec<u64>>) {
     if let gst::MessageView::Element(element) = message.view()
         && let Some(s) = element.structure()
         && s.name() == "realtimetranslate/connection"
-        && s.get::<&str>("status").is_ok_and(|status| status == "reconnecting")
+        && s.get::<&str>("status")
+            .is_ok_and(|status| status == "reconnecting")
         && let Ok(position) = s.get::<gst::ClockTime>("input-position")
     {
         reconnects
@@ -320,7 +322,10 @@ fn report(name: &str, frames: u32, outcome: &Outcome) -> bool {
     let s = &outcome.stats;
     let field = |key: &str| s.get::<u64>(key).unwrap_or(0);
     let audio_hours = outcome.input_samples as f64 / RATE as f64 / 3600.0;
-    println!("\n{name}: {audio_hours:.2} h of audio in {:.0} s", outcome.elapsed.as_secs_f64());
+    println!(
+        "\n{name}: {audio_hours:.2} h of audio in {:.0} s",
+        outcome.elapsed.as_secs_f64()
+    );
     println!(
         "  output samples {} for input samples {} (tail after the input's end: {}); timestamp discontinuities: {}",
         outcome.output_samples,
@@ -340,7 +345,10 @@ fn report(name: &str, frames: u32, outcome: &Outcome) -> bool {
         outcome.out_of_order
     );
     if !lost_elsewhere.is_empty() {
-        println!("    first lost elsewhere: {:?}", &lost_elsewhere[..lost_elsewhere.len().min(10)]);
+        println!(
+            "    first lost elsewhere: {:?}",
+            &lost_elsewhere[..lost_elsewhere.len().min(10)]
+        );
     }
     println!(
         "  RSS after 5 %: {} MB, at the end: {} MB",
@@ -364,13 +372,21 @@ fn main() {
     let frames = (hours * 3600.0 * 5.0) as u32;
 
     // Baseline: same input, no faults.
-    let plain = BackgroundServer::start(ServerConfig::new(Arc::new(EchoEngineFactory::new()))).unwrap();
+    let plain =
+        BackgroundServer::start(ServerConfig::new(Arc::new(EchoEngineFactory::new()))).unwrap();
     let baseline_frames = frames.min(5 * 60 * 5 * 6);
     let baseline = run(
         baseline_frames,
-        &format!("realtimetranslate name=t pacing=none api-key=k url={}", plain.url()),
+        &format!(
+            "realtimetranslate name=t pacing=none api-key=k url={}",
+            plain.url()
+        ),
     );
-    let baseline_ok = report("baseline (no faults, 30 min at most)", baseline_frames, &baseline);
+    let baseline_ok = report(
+        "baseline (no faults, 30 min at most)",
+        baseline_frames,
+        &baseline,
+    );
 
     let mut config = ServerConfig::new(Arc::new(EchoEngineFactory::new()));
     config.faults = Faults {

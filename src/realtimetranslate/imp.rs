@@ -337,10 +337,11 @@ impl RealtimeTranslate {
                             ["{}", err]
                         )
                     }
-                    SessionError::Refused(_) => gst::element_imp_error!(
+                    // The reason says whose problem it is (a quota, a certificate, a CA file).
+                    SessionError::Refused(why) => gst::element_imp_error!(
                         self,
                         gst::ResourceError::Failed,
-                        ("The translation service refused the session: {}", err),
+                        ("Cannot translate: {}", why),
                         ["{}", err]
                     ),
                     _ => gst::element_imp_error!(
