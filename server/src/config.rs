@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::engine::EngineFactory;
+use crate::faults::Faults;
 
 /// Receives one line per connection event; the library itself never prints.
 pub type LogFn = Arc<dyn Fn(&str) + Send + Sync>;
@@ -23,6 +24,9 @@ pub struct ServerConfig {
     /// Client events kept per session in [`crate::Records`]; a server that runs for days keeps
     /// few (the binary and the in-process engine use 1000), tests keep all.
     pub event_record_limit: usize,
+    /// Faults injected into every connection; a connection's `fault_*` query parameters override
+    /// them one by one (see [`crate::faults`]). Empty by default.
+    pub faults: Faults,
 }
 
 impl ServerConfig {
@@ -34,6 +38,7 @@ impl ServerConfig {
             session_lifetime: Duration::from_secs(3600),
             log: None,
             event_record_limit: usize::MAX,
+            faults: Faults::default(),
         }
     }
 
@@ -54,6 +59,8 @@ impl std::fmt::Debug for ServerConfig {
             )
             .field("session_lifetime", &self.session_lifetime)
             .field("log", &self.log.is_some())
+            .field("event_record_limit", &self.event_record_limit)
+            .field("faults", &self.faults.to_query())
             .finish()
     }
 }

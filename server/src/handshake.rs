@@ -1,8 +1,11 @@
-//! HTTP upgrade checks, before any session exists: path, `model`/`intent` query rules, API key.
-//! Refusals are plain HTTP errors with an OpenAI-style JSON body.
+//! HTTP upgrade checks, before any session exists: path, injected faults, API key, `model`/`intent`
+//! query rules. Refusals are plain HTTP errors with an OpenAI-style JSON body.
 
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
 use tokio_tungstenite::tungstenite::http::{StatusCode, header};
+
+use crate::faults::{self, Faults};
+use crate::server::Shared;
 
 /// The one path the translation endpoint serves.
 pub const PATH: &str = "/v1/realtime/translations";
@@ -15,19 +18,75 @@ pub(crate) struct Accepted {
     pub beta_header: bool,
     pub safety_identifier: Option<String>,
     pub model: String,
+    /// Server-wide faults with this connection's `fault_*` parameters over them.
+    pub faults: Faults,
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> ErrorResponse {
-    let body = serde_json::json!({
-        "error": { "type": "invalid_request_error", "code": code, "message": message, "param": null }
-    });
-    let mut resp = ErrorResponse::new(Some(body.to_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    resp
+/// Why a handshake is refused; becomes an HTTP error response.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    pub status: StatusCode,
+    pub error_type: &'static str,
+    pub code: String,
+    pub message: String,
+}
+
+impl Refusal {
+    /// The HTTP response, with an OpenAI-style body `{"error": {type, code, message, param}}`.
+    pub(crate) fn response(&self) -> ErrorResponse {
+        let body = serde_json::json!({
+            "error": {
+                "type": self.error_type,
+                "code": self.code,
+                "message": self.message,
+                "param": null,
+            }
+        });
+        let mut resp = ErrorResponse::new(Some(body.to_string()));
+        *resp.status_mut() = self.status;
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+        resp
+    }
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Refusal {
+    Refusal {
+        status,
+        error_type: "invalid_request_error",
+        code: code.to_owned(),
+        message: message.to_owned(),
+    }
+}
+
+/// The `fault_refuse_status` / `fault_rate_limit_first` refusals, if one applies.
+fn injected_refusal(faults: &Faults, shared: &Shared) -> Option<Refusal> {
+    if let Some(status) = faults.refuse_status {
+        let (error_type, code) = faults::refusal_error_for(status);
+        return Some(Refusal {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            error_type,
+            code: code.to_owned(),
+            message: format!("Injected fault: fault_refuse_status={status}."),
+        });
+    }
+    let k = faults.rate_limit_first?;
+    if shared.count_rate_limited_handshake(&faults.to_query()) > k {
+        return None;
+    }
+    let (error_type, code) = faults::refusal_error_for(429);
+    Some(Refusal {
+        status: StatusCode::TOO_MANY_REQUESTS,
+        error_type,
+        code: code.to_owned(),
+        message: format!(
+            "Rate limit reached for realtime sessions (injected fault: the first {k} handshakes \
+             with {} are refused).",
+            faults.to_query()
+        ),
+    })
 }
 
 fn header_str(req: &Request, name: &str) -> Option<String> {
@@ -36,10 +95,9 @@ fn header_str(req: &Request, name: &str) -> Option<String> {
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
 }
 
-/// Accepts or refuses an upgrade request.
-// The error type is tungstenite's handshake callback contract; it is built once per refusal.
-#[allow(clippy::result_large_err)]
-pub(crate) fn check(req: &Request, required_key: Option<&str>) -> Result<Accepted, ErrorResponse> {
+/// Accepts or refuses an upgrade request. Faults are checked before the API key so that an injected
+/// refusal does not depend on the client's credentials.
+pub(crate) fn check(req: &Request, shared: &Shared) -> Result<Accepted, Refusal> {
     let uri = req.uri();
     if uri.path() != PATH {
         return Err(refuse(
@@ -48,8 +106,15 @@ pub(crate) fn check(req: &Request, required_key: Option<&str>) -> Result<Accepte
             &format!("Invalid URL (GET {})", uri.path()),
         ));
     }
+    let faults = Faults::from_query(uri.query().unwrap_or(""))
+        .map(|f| shared.config.faults.overridden_by(&f))
+        .and_then(|f| f.validate().map(|()| f))
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, "invalid_fault_parameter", &e.0))?;
+    if let Some(refusal) = injected_refusal(&faults, shared) {
+        return Err(refusal);
+    }
     let authorization = header_str(req, "authorization");
-    if let Some(key) = required_key {
+    if let Some(key) = shared.config.required_api_key.as_deref() {
         let ok = authorization
             .as_deref()
             .and_then(|a| a.strip_prefix("Bearer "))
@@ -97,5 +162,6 @@ pub(crate) fn check(req: &Request, required_key: Option<&str>) -> Result<Accepte
         beta_header: req.headers().contains_key("openai-beta"),
         safety_identifier: header_str(req, "openai-safety-identifier"),
         model,
+        faults,
     })
 }

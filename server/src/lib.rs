@@ -4,6 +4,7 @@
 
 mod config;
 pub mod engine;
+pub mod faults;
 mod handshake;
 pub mod protocol;
 mod record;
@@ -12,6 +13,7 @@ mod session;
 mod worker;
 
 pub use config::{LogFn, ServerConfig};
+pub use faults::{FaultSend, Faults};
 pub use handshake::PATH;
-pub use record::{ClientEventRecord, Records, SessionRecord};
+pub use record::{ClientEventRecord, FiredFault, Records, RefusedHandshake, SessionRecord};
 pub use server::{BackgroundServer, Server};

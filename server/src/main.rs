@@ -8,10 +8,12 @@ use realtimetranslate_server::engine::EngineFactory;
 use realtimetranslate_server::engine::echo::EchoEngineFactory;
 use realtimetranslate_server::engine::offline::OfflineEngineFactory;
 use realtimetranslate_server::engine::utterance::UtteranceEngineFactory;
-use realtimetranslate_server::{Server, ServerConfig};
+use realtimetranslate_server::faults::FAULT_PARAMETERS;
+use realtimetranslate_server::{Faults, Server, ServerConfig};
 
 const USAGE: &str = "\
 Usage: realtimetranslate-server [--listen ADDR] [--engine offline|utterance|echo] [--api-key KEY]
+                                [--fault-NAME VALUE]...
 
 Serves the OpenAI realtime translation protocol (ws://ADDR/v1/realtime/translations?model=...).
 
@@ -23,12 +25,26 @@ Options:
   --api-key KEY    require `Authorization: Bearer KEY` (default: no key required)
   -h, --help       show this help
 
+Fault injection, for every connection (a connection's `fault_*` URL query parameters override these):
+  --fault-expire-after-ms N              session ends after N ms of session time (announced in expires_at)
+  --fault-expire-early-ms N              same, but expires_at announces the usual 3600 s
+  --fault-drop-after-audio-ms N          drop the TCP connection (no close frame) after N ms of input audio
+  --fault-stall-after-audio-ms N         stop reading and writing after N ms of input audio
+  --fault-refuse-status CODE             refuse every handshake with HTTP CODE (400..599)
+  --fault-send KIND                      after session.created send one malformed_json | unknown_event |
+                                         invalid_base64 | oversized | binary frame
+  --fault-rate-limit-first K             refuse the first K handshakes with HTTP 429
+  --fault-server-error-after-audio-ms N  error server_error, close 1011 after N ms of input audio
+  --fault-error-after-audio-ms N         error CODE, close 3000 after N ms of input audio
+  --fault-error-code CODE                ... with this code (e.g. insufficient_quota)
+
 Prints `listening on ws://ADDR/v1/realtime/translations (engine NAME)` once ready.";
 
 struct Args {
     listen: SocketAddr,
     engine: String,
     api_key: Option<String>,
+    faults: Faults,
 }
 
 /// `Ok(None)` means help was asked for.
@@ -37,6 +53,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
         engine: "offline".into(),
         api_key: None,
+        faults: Faults::default(),
     };
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -46,7 +63,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         if name == "-h" || name == "--help" {
             return Ok(None);
         }
-        if !matches!(name.as_str(), "--listen" | "--engine" | "--api-key") {
+        // `--fault-x-y` is query parameter `fault_x_y`.
+        let fault = name
+            .strip_prefix("--")
+            .map(|n| n.replace('-', "_"))
+            .filter(|n| FAULT_PARAMETERS.contains(&n.as_str()));
+        if fault.is_none() && !matches!(name.as_str(), "--listen" | "--engine" | "--api-key") {
             return Err(format!("unknown argument `{arg}`"));
         }
         let value = match inline {
@@ -55,6 +77,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 .next()
                 .ok_or_else(|| format!("`{name}` needs a value"))?,
         };
+        if let Some(param) = fault {
+            out.faults
+                .set(&param, &value)
+                .map_err(|e| format!("`{name} {value}`: {e}"))?;
+            continue;
+        }
         match name.as_str() {
             "--listen" => {
                 out.listen = value.parse().map_err(|_| {
@@ -77,6 +105,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             }
         }
     }
+    out.faults.validate().map_err(|e| e.to_string())?;
     Ok(Some(out))
 }
 
@@ -108,6 +137,8 @@ fn main() -> ExitCode {
     config.required_api_key = args.api_key;
     config.log = Some(Arc::new(|line: &str| eprintln!("{line}")));
     config.event_record_limit = 1000;
+    let config_faults = args.faults.to_query();
+    config.faults = args.faults;
 
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -131,6 +162,9 @@ fn main() -> ExitCode {
             }
         };
         println!("listening on {} (engine {name})", server.url());
+        if !config_faults.is_empty() {
+            println!("injecting faults into every connection: {config_faults}");
+        }
         use std::io::Write as _;
         let _ = std::io::stdout().flush();
         // Runs until killed (Ctrl-C's default action ends the process).
@@ -166,5 +200,48 @@ mod tests {
         assert!(parse(&["--listen"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
         assert_eq!(parse(&[]).unwrap().unwrap().engine, "offline");
+    }
+
+    #[test]
+    fn fault_flags() {
+        let a = parse(&[
+            "--fault-drop-after-audio-ms",
+            "3000",
+            "--fault-send=binary",
+            "--fault-error-after-audio-ms",
+            "500",
+            "--fault-error-code",
+            "insufficient_quota",
+            "--fault-refuse-status=429",
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            a.faults.to_query(),
+            "fault_drop_after_audio_ms=3000&fault_refuse_status=429\
+             &fault_error_after_audio_ms=500&fault_send=binary&fault_error_code=insufficient_quota"
+        );
+        let e = parse(&["--fault-stall-after-audio-ms", "soon"])
+            .err()
+            .unwrap();
+        assert!(e.contains("'fault_stall_after_audio_ms'"), "{e}");
+        let e = parse(&["--fault-error-after-audio-ms", "5"]).err().unwrap();
+        assert!(e.contains("needs 'fault_error_code'"), "{e}");
+        assert!(parse(&["--fault-bogus", "1"]).is_err());
+        assert!(parse(&["--fault-send"]).is_err());
+        // Every query parameter has its flag.
+        for p in FAULT_PARAMETERS {
+            let flag = format!("--{}", p.replace('_', "-"));
+            let value = match p {
+                "fault_send" => "binary",
+                "fault_error_code" => "x",
+                _ => "429",
+            };
+            let r = parse(&[&flag, value]);
+            assert!(
+                r.is_ok() || r.err().unwrap().contains("needs"),
+                "{flag} not accepted"
+            );
+        }
     }
 }

@@ -1,8 +1,13 @@
 //! What the server saw, per connection, for tests to inspect (headers, every client event, schema
-//! errors, how the connection ended).
+//! errors, injected faults, how the connection ended), and which handshakes it refused.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+use crate::faults::Faults;
+
+/// Refused handshakes kept in full; later ones are only counted.
+const REFUSALS_KEPT: usize = 1000;
 
 /// One accepted WebSocket connection.
 #[derive(Clone, Debug, Default)]
@@ -25,6 +30,39 @@ pub struct SessionRecord {
     pub sent_session_closed: bool,
     /// Events not kept because the record limit was reached (a long-running server stays bounded).
     pub events_not_recorded: u64,
+    /// The faults this connection asked for (query parameters over server-wide ones).
+    pub faults: Faults,
+    /// Faults that took effect, in order (`fault_send` first, then at most one session-ending one).
+    pub faults_fired: Vec<FiredFault>,
+}
+
+impl SessionRecord {
+    /// Query parameter name of the last fault that fired (the session-ending one if one fired).
+    pub fn fault_fired(&self) -> Option<&str> {
+        self.faults_fired.last().map(|f| f.parameter.as_str())
+    }
+}
+
+/// An injected fault taking effect.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FiredFault {
+    /// Its query parameter, e.g. `fault_drop_after_audio_ms`.
+    pub parameter: String,
+    pub at: Instant,
+    /// Input audio received (and translated) when it fired, in ms.
+    pub audio_ms: u64,
+    /// Wall time since `session.created` when it fired, in ms.
+    pub session_ms: u64,
+}
+
+/// A WebSocket upgrade the server answered with an HTTP error (any reason: path, API key, faults).
+#[derive(Clone, Debug, PartialEq)]
+pub struct RefusedHandshake {
+    pub path_and_query: String,
+    pub status: u16,
+    /// `error.code` of the JSON body.
+    pub code: String,
+    pub at: Instant,
 }
 
 /// One client frame.
@@ -45,6 +83,7 @@ pub struct ClientEventRecord {
 #[derive(Clone, Debug)]
 pub struct Records {
     sessions: Arc<Mutex<Vec<SessionRecord>>>,
+    refusals: Arc<Mutex<Refusals>>,
     /// Events kept per session; later ones are only counted.
     event_limit: usize,
 }
@@ -59,6 +98,7 @@ impl Records {
     pub(crate) fn with_event_limit(event_limit: usize) -> Self {
         Self {
             sessions: Arc::default(),
+            refusals: Arc::default(),
             event_limit,
         }
     }
@@ -71,6 +111,28 @@ impl Records {
     /// Snapshot, in connection order.
     pub fn sessions(&self) -> Vec<SessionRecord> {
         self.lock().clone()
+    }
+
+    fn lock_refusals(&self) -> MutexGuard<'_, Refusals> {
+        self.refusals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How many handshakes were refused with an HTTP error so far.
+    pub fn handshakes_refused(&self) -> u64 {
+        self.lock_refusals().count
+    }
+
+    /// The refused handshakes, in order (the first 1000 of them).
+    pub fn refused_handshakes(&self) -> Vec<RefusedHandshake> {
+        self.lock_refusals().kept.clone()
+    }
+
+    pub(crate) fn push_refused(&self, refused: RefusedHandshake) {
+        let mut r = self.lock_refusals();
+        r.count += 1;
+        if r.kept.len() < REFUSALS_KEPT {
+            r.kept.push(refused);
+        }
     }
 
     fn ended_count(&self) -> usize {
@@ -116,6 +178,12 @@ impl Records {
             index: v.len() - 1,
         }
     }
+}
+
+#[derive(Debug, Default)]
+struct Refusals {
+    count: u64,
+    kept: Vec<RefusedHandshake>,
 }
 
 /// One connection's write access to its record; marks it ended when dropped (also on task abort).

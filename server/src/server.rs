@@ -1,16 +1,17 @@
 //! Listening socket and connection tasks: [`Server`] for async callers, [`BackgroundServer`] for
 //! synchronous ones (GStreamer tests, benches).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::handshake::{self, PATH};
-use crate::record::{Records, SessionRecord};
+use crate::record::{Records, RefusedHandshake, SessionRecord};
 use crate::{ServerConfig, session};
 
 /// How long a client may take to complete the WebSocket upgrade.
@@ -22,6 +23,18 @@ pub(crate) struct Shared {
     pub records: Records,
     /// Numbers `sess_<n>`.
     pub sessions: AtomicU64,
+    /// Handshakes seen per fault set carrying `fault_rate_limit_first` (key: canonical query).
+    rate_limited: Mutex<HashMap<String, u32>>,
+}
+
+impl Shared {
+    /// Counts one more handshake with this fault set; returns its number (1 for the first).
+    pub(crate) fn count_rate_limited_handshake(&self, key: &str) -> u32 {
+        let mut counts = self.rate_limited.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(key.to_owned()).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    }
 }
 
 /// A bound, not yet serving, translation endpoint.
@@ -40,6 +53,7 @@ impl Server {
                 records: Records::with_event_limit(config.event_record_limit),
                 config,
                 sessions: AtomicU64::new(0),
+                rate_limited: Mutex::default(),
             }),
         })
     }
@@ -85,11 +99,26 @@ impl Server {
 async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let mut accepted = None;
-    let key = shared.config.required_api_key.clone();
-    let callback = |req: &_, resp| {
-        let a = handshake::check(req, key.as_deref())?;
-        accepted = Some(a);
-        Ok(resp)
+    let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+        match handshake::check(req, &shared) {
+            Ok(a) => {
+                accepted = Some(a);
+                Ok(resp)
+            }
+            Err(refusal) => {
+                shared.records.push_refused(RefusedHandshake {
+                    path_and_query: req
+                        .uri()
+                        .path_and_query()
+                        .map(|p| p.as_str().to_owned())
+                        .unwrap_or_default(),
+                    status: refusal.status.as_u16(),
+                    code: refusal.code.clone(),
+                    at: Instant::now(),
+                });
+                Err(refusal.response())
+            }
+        }
     };
     let upgraded = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
@@ -117,6 +146,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         authorization: accepted.authorization.clone(),
         beta_header: accepted.beta_header,
         safety_identifier: accepted.safety_identifier.clone(),
+        faults: accepted.faults.clone(),
         ..SessionRecord::default()
     });
     session::run(ws, peer, accepted, shared, record).await;

@@ -1,6 +1,7 @@
 //! One accepted connection: sends `session.created`, validates and records every client frame, feeds
 //! the engine thread, relays its outputs as events, and runs the `session.close` → `session.closed` →
 //! client close sequence. Every client mistake is answered with an `error` event; the session stays open.
+//! Injected faults (see [`crate::faults`]) fire from here.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,9 +19,10 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::engine::EngineOutput;
+use crate::faults::{self, AudioAction, AudioTrigger, FaultSend, Faults, wire};
 use crate::handshake::Accepted;
 use crate::protocol::{self, ClientEvent, MAX_DELTA_SAMPLES, ProtocolError, SessionConfig, server};
-use crate::record::{ClientEventRecord, RecordHandle};
+use crate::record::{ClientEventRecord, FiredFault, RecordHandle};
 use crate::server::Shared;
 use crate::worker::{Command, EngineConfig, Worker, WorkerEvent};
 
@@ -28,6 +30,8 @@ use crate::worker::{Command, EngineConfig, Worker, WorkerEvent};
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 /// Longest non-JSON text kept in a record.
 const MAX_RECORDED_TEXT: usize = 1000;
+/// Longest wait for the engine's output of the audio before a fault fires.
+const FAULT_FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Ws = WebSocketStream<TcpStream>;
 
@@ -42,6 +46,10 @@ enum End {
     ServerClosed,
     /// The client closed or vanished.
     ClientGone,
+    /// `fault_drop_after_audio_ms`: drop the TCP connection without a close frame.
+    Dropped,
+    /// `fault_stall_after_audio_ms`: hold the connection silently until the client goes.
+    Stalled,
 }
 
 struct Session {
@@ -53,6 +61,14 @@ struct Session {
     /// `session.close` received; input is over.
     closing: bool,
     worker: Option<Worker>,
+    /// When `session.created` was sent: session time starts here.
+    created_at: Instant,
+    /// Input audio passed to the engine, in samples.
+    audio_samples: u64,
+    /// Audio-triggered faults not yet fired, earliest first.
+    triggers: Vec<AudioTrigger>,
+    /// A trigger reached by the last append; fired by the main loop.
+    pending_fault: Option<AudioAction>,
 }
 
 /// Runs one connection to its end; the record is marked ended when `record` drops.
@@ -69,11 +85,12 @@ pub(crate) async fn run(
         .unwrap_or_default()
         .as_secs();
     let lifetime = shared.config.session_lifetime;
-    let config = SessionConfig::new(
-        format!("sess_{n}"),
-        accepted.model.clone(),
-        now + lifetime.as_secs(),
-    );
+    let faults = accepted.faults.clone();
+    let expires_at = match faults.expiry() {
+        Some((ms, _, true)) => now + ms.div_ceil(1000),
+        _ => now + lifetime.as_secs(),
+    };
+    let config = SessionConfig::new(format!("sess_{n}"), accepted.model.clone(), expires_at);
     let (sink, mut stream) = ws.split();
     let mut s = Session {
         sink,
@@ -83,6 +100,10 @@ pub(crate) async fn run(
         next_event: 0,
         closing: false,
         worker: None,
+        created_at: Instant::now(),
+        audio_samples: 0,
+        triggers: faults.audio_triggers(),
+        pending_fault: None,
     };
     shared.config.log(|| {
         format!(
@@ -128,17 +149,41 @@ pub(crate) async fn run(
     }
 
     let created = server::session_created(&s.event_id(), &s.config);
-    let end = match s.send(created).await {
+    s.created_at = Instant::now();
+    let mut sent = s.send(created).await;
+    if sent.is_ok()
+        && let Some(kind) = faults.send
+    {
+        sent = s.send_garbage(kind, n).await;
+    }
+    let end = match sent {
         Err(Gone) => End::ClientGone,
         Ok(()) => s
-            .main_loop(&mut stream, &mut events_rx, lifetime)
+            .main_loop(&mut stream, &mut events_rx, lifetime, &faults)
             .await
             .unwrap_or(End::ClientGone),
     };
-    let worker = s.worker.take();
+    let mut worker = s.worker.take();
     match end {
         End::Closed | End::ServerClosed => s.await_client_close(&mut stream).await,
         End::ClientGone => {}
+        End::Dropped => {
+            // Both halves gone: the socket closes with no close frame (FIN, or RST if unread data).
+            drop(stream);
+            drop(s.sink);
+            shared
+                .config
+                .log(|| format!("{peer}: sess_{n} dropped (fault)"));
+        }
+        End::Stalled => {
+            if let Some(w) = worker.take() {
+                w.stop(true).await;
+            }
+            shared
+                .config
+                .log(|| format!("{peer}: sess_{n} stalled (fault)"));
+            stall(s.sink, stream).await;
+        }
     }
     if let Some(w) = worker {
         w.stop(true).await;
@@ -224,8 +269,18 @@ impl Session {
         stream: &mut SplitStream<Ws>,
         events: &mut mpsc::UnboundedReceiver<WorkerEvent>,
         lifetime: Duration,
+        faults: &Faults,
     ) -> Result<End, Gone> {
-        let expiry = tokio::time::sleep(lifetime);
+        // The earlier of the configured lifetime and an injected expiry.
+        let (expire_after, expiry_fault) = match faults.expiry() {
+            Some((ms, name, _)) if Duration::from_millis(ms) <= lifetime => {
+                (Duration::from_millis(ms), Some(name))
+            }
+            _ => (lifetime, None),
+        };
+        let expiry = tokio::time::sleep_until(tokio::time::Instant::from_std(
+            self.created_at + expire_after,
+        ));
         tokio::pin!(expiry);
         loop {
             tokio::select! {
@@ -244,34 +299,15 @@ impl Session {
                     Some(Ok(_)) => {} // ping/pong: tungstenite answers pings itself
                     Some(Err(_)) | None => return Ok(End::ClientGone),
                 },
-                ev = events.recv() => match ev {
-                    Some(WorkerEvent::Output { output, elapsed_ms }) => {
-                        self.on_output(output, elapsed_ms).await?
+                ev = events.recv() => {
+                    if let Some(end) = self.on_worker_event(ev).await? {
+                        return Ok(end);
                     }
-                    Some(WorkerEvent::Error(text)) => {
-                        self.send_error("server_error", "server_error", &text, None, None).await?
-                    }
-                    Some(WorkerEvent::Finished) => {
-                        let id = self.event_id();
-                        self.send(server::session_closed(&id)).await?;
-                        self.record.update(|r| r.sent_session_closed = true);
-                        return Ok(End::Closed);
-                    }
-                    None => {
-                        // The engine thread died (panicked) without finishing.
-                        self.send_error(
-                            "server_error",
-                            "server_error",
-                            "The translation engine stopped unexpectedly.",
-                            None,
-                            None,
-                        )
-                        .await?;
-                        self.close(CloseCode::Error, "server_error.server_error").await?;
-                        return Ok(End::ServerClosed);
-                    }
-                },
+                }
                 _ = &mut expiry => {
+                    if let Some(name) = expiry_fault {
+                        return self.fire(AudioAction::Expire(name), events).await;
+                    }
                     self.send_error(
                         "invalid_request_error",
                         "session_expired",
@@ -284,7 +320,151 @@ impl Session {
                     return Ok(End::ServerClosed);
                 }
             }
+            if let Some(action) = self.pending_fault.take() {
+                return self.fire(action, events).await;
+            }
         }
+    }
+
+    /// Relays one engine-thread event; `Some` when it ends the session.
+    async fn on_worker_event(&mut self, ev: Option<WorkerEvent>) -> Result<Option<End>, Gone> {
+        match ev {
+            Some(WorkerEvent::Output { output, elapsed_ms }) => {
+                self.on_output(output, elapsed_ms).await?
+            }
+            Some(WorkerEvent::Error(text)) => {
+                self.send_error("server_error", "server_error", &text, None, None)
+                    .await?
+            }
+            Some(WorkerEvent::Synced) => {} // a fault flush that timed out; nothing to do
+            Some(WorkerEvent::Finished) => {
+                let id = self.event_id();
+                self.send(server::session_closed(&id)).await?;
+                self.record.update(|r| r.sent_session_closed = true);
+                return Ok(Some(End::Closed));
+            }
+            None => {
+                // The engine thread died (panicked) without finishing.
+                self.send_error(
+                    "server_error",
+                    "server_error",
+                    "The translation engine stopped unexpectedly.",
+                    None,
+                    None,
+                )
+                .await?;
+                self.close(CloseCode::Error, "server_error.server_error")
+                    .await?;
+                return Ok(Some(End::ServerClosed));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Relays the engine's outputs until it has processed all audio sent so far (bounded), so that
+    /// a fault lands after the translation of the audio before it. `Some` if the session ended.
+    async fn flush_engine(
+        &mut self,
+        events: &mut mpsc::UnboundedReceiver<WorkerEvent>,
+    ) -> Result<Option<End>, Gone> {
+        let Some(w) = &self.worker else {
+            return Ok(None);
+        };
+        w.send(Command::Sync);
+        let timeout = tokio::time::sleep(FAULT_FLUSH_TIMEOUT);
+        tokio::pin!(timeout);
+        loop {
+            tokio::select! {
+                ev = events.recv() => {
+                    if matches!(ev, Some(WorkerEvent::Synced)) {
+                        return Ok(None);
+                    }
+                    if let Some(end) = self.on_worker_event(ev).await? {
+                        return Ok(Some(end));
+                    }
+                }
+                _ = &mut timeout => return Ok(None),
+            }
+        }
+    }
+
+    fn record_fired(&mut self, parameter: &str) {
+        let fired = FiredFault {
+            parameter: parameter.to_owned(),
+            at: Instant::now(),
+            audio_ms: self.audio_samples / 24,
+            session_ms: self.created_at.elapsed().as_millis() as u64,
+        };
+        self.record.update(|r| r.faults_fired.push(fired));
+    }
+
+    /// Fires a session-ending fault, after the output of the audio received before it.
+    async fn fire(
+        &mut self,
+        action: AudioAction,
+        events: &mut mpsc::UnboundedReceiver<WorkerEvent>,
+    ) -> Result<End, Gone> {
+        if let Some(end) = self.flush_engine(events).await? {
+            return Ok(end);
+        }
+        self.record_fired(action.parameter());
+        let audio_ms = self.audio_samples / 24;
+        match action {
+            AudioAction::Expire(name) => {
+                let message = format!(
+                    "Your session hit the maximum duration (injected fault: {name}, after \
+                     {} ms of session time).",
+                    self.created_at
+                        .elapsed()
+                        .as_millis()
+                        .max(u128::from(audio_ms))
+                );
+                self.send_error(
+                    "invalid_request_error",
+                    "session_expired",
+                    &message,
+                    None,
+                    None,
+                )
+                .await?;
+                self.close(CloseCode::Away, "invalid_request_error.session_expired")
+                    .await?;
+                Ok(End::ServerClosed)
+            }
+            AudioAction::ServerError => {
+                let message = format!(
+                    "The server had an error while processing your request (injected fault: \
+                     fault_server_error_after_audio_ms, after {audio_ms} ms of input audio)."
+                );
+                self.send_error("server_error", "server_error", &message, None, None)
+                    .await?;
+                self.close(CloseCode::Error, "server_error.server_error")
+                    .await?;
+                Ok(End::ServerClosed)
+            }
+            AudioAction::Error(code) => {
+                let error_type = faults::error_type_for(&code);
+                let message = format!(
+                    "Injected fault: error '{code}' after {audio_ms} ms of input audio \
+                     (fault_error_after_audio_ms)."
+                );
+                self.send_error(error_type, &code, &message, None, None)
+                    .await?;
+                self.close(CloseCode::from(3000), &format!("{error_type}.{code}"))
+                    .await?;
+                Ok(End::ServerClosed)
+            }
+            AudioAction::Drop => Ok(End::Dropped),
+            AudioAction::Stall => Ok(End::Stalled),
+        }
+    }
+
+    /// `fault_send`: one garbage frame right after `session.created`.
+    async fn send_garbage(&mut self, kind: FaultSend, session_number: u64) -> Result<(), Gone> {
+        let id = self.event_id();
+        let frame = wire::garbage_frame(kind, &id, session_number);
+        self.record_fired("fault_send");
+        self.sink.send(frame).await.map_err(|_| Gone)
     }
 
     /// After the last server event: wait (bounded) for the client's close frame and record it.
@@ -383,10 +563,8 @@ impl Session {
                     rec.audio_rms = Some(rms(&pcm));
                     rec.json["audio"] = Value::String(format!("<{} bytes>", pcm.len() * 2));
                     self.record.push_event(rec, |_| {});
-                    if !self.closing
-                        && let Some(w) = &self.worker
-                    {
-                        w.send(Command::Audio(pcm));
+                    if !self.closing && self.pending_fault.is_none() {
+                        self.translate(pcm);
                     }
                     Ok(())
                 }
@@ -435,6 +613,25 @@ impl Session {
         }
     }
 
+    /// Passes input audio to the engine, up to the next audio-triggered fault (the rest is
+    /// discarded and the fault made pending).
+    fn translate(&mut self, mut pcm: Vec<i16>) {
+        let reached = self.audio_samples + pcm.len() as u64;
+        if let Some(next) = self.triggers.first()
+            && reached >= next.samples
+        {
+            let head = next.samples.saturating_sub(self.audio_samples);
+            pcm.truncate(head as usize);
+            self.pending_fault = Some(self.triggers.remove(0).action);
+        }
+        self.audio_samples += pcm.len() as u64;
+        if !pcm.is_empty()
+            && let Some(w) = &self.worker
+        {
+            w.send(Command::Audio(pcm));
+        }
+    }
+
     async fn on_output(&mut self, output: EngineOutput, elapsed_ms: u64) -> Result<(), Gone> {
         match output {
             EngineOutput::InputTranscript(t) => {
@@ -460,6 +657,13 @@ impl Session {
             }
         }
         Ok(())
+    }
+}
+
+/// `fault_stall_after_audio_ms`: the connection is held, silent, until the client goes.
+async fn stall(sink: SplitSink<Ws, Message>, stream: SplitStream<Ws>) {
+    if let Ok(ws) = sink.reunite(stream) {
+        wire::stall(ws.get_ref()).await;
     }
 }
 

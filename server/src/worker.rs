@@ -24,6 +24,9 @@ pub(crate) enum Command {
     Audio(Vec<i16>),
     /// Input ended: flush, report [`WorkerEvent::Finished`], stop.
     Finish,
+    /// Report [`WorkerEvent::Synced`] once everything queued before has been processed (its outputs
+    /// are then already on the event channel, ahead of it).
+    Sync,
 }
 
 /// Engine thread → session.
@@ -37,6 +40,8 @@ pub(crate) enum WorkerEvent {
     /// The engine could not be created; the text is for the client.
     Error(String),
     Finished,
+    /// Answer to [`Command::Sync`].
+    Synced,
 }
 
 /// Handle on a running engine thread.
@@ -193,6 +198,7 @@ fn run(
                     None => true,
                 }
             }
+            Command::Sync => st.events.send(WorkerEvent::Synced).is_ok(),
             Command::Finish => {
                 let out = match &mut st.engine {
                     Some((_, e)) => e.finish(),

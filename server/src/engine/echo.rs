@@ -7,6 +7,11 @@
 //!   n being the number of whole seconds received so far;
 //! - `finish` returns nothing.
 //!
+//! The server relays each returned chunk at once, in order, as `session.output_audio.delta`s of at
+//! most 4800 samples, so a client's concatenated output equals its concatenated input sample for
+//! sample: soak benchmarks embed frame ids in the samples and count lost or duplicated frames.
+//! (Audio an injected fault discards is the exception: see [`crate::faults`].)
+//!
 //! It accepts all 13 target languages and ignores the language.
 
 use super::{Engine, EngineFactory, EngineOutput};
