@@ -711,10 +711,16 @@ impl Supervisor {
             "the session was lost ({reason}); reconnecting in {} ms",
             delay.as_millis()
         ));
-        self.state(ConnectionState::Reconnecting {
-            attempt: self.attempt,
-            delay,
-            reason,
+        // The outage starts with the first audio no session took (at the start of the stream,
+        // that is its first sample).
+        let position = self.outage.front().map_or(self.position, |(p, _)| *p);
+        self.router.report(ConnectionEvent::State {
+            state: ConnectionState::Reconnecting {
+                attempt: self.attempt,
+                delay,
+                reason,
+            },
+            position,
         });
         self.retry_at = Some(Instant::now() + delay);
         Ok(())

@@ -57,7 +57,7 @@ impl OriginalMix {
     }
 
     /// Whether the original is heard at all: otherwise it need not be kept.
-    fn uses_original(&self) -> bool {
+    pub fn uses_original(&self) -> bool {
         self.settings.original_volume > 0.0
             || self.settings.ducked_volume > 0.0
             || self.settings.fallback_original

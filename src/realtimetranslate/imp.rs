@@ -11,6 +11,7 @@ use super::settings::{self, Settings, language_problem};
 use super::{Backend, NoiseReduction, Pacing};
 use crate::connection::{Connection, ConnectionEvent, ConnectionState};
 use crate::convert::EngineFormatConverter;
+use crate::mix::OriginalMix;
 use crate::pad_queue::{Item, PadQueue};
 use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
 use crate::secret::ApiKey;
@@ -36,6 +37,8 @@ const GAP_TOLERANCE: gst::ClockTime = gst::ClockTime::from_mseconds(40);
 /// Non-live input is fed this much ahead of the clock so the output reaches synchronised sinks
 /// in time.
 const PACING_HEADROOM: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+/// Non-live input taken while prerolling, beyond the latency: enough for downstream to preroll.
+const PREROLL_AHEAD: gst::ClockTime = gst::ClockTime::from_mseconds(200);
 /// At most one warning message on the bus per this interval (every one is still logged).
 const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 /// Audio buffers queued before the src pad: ~1 s of output, then the streaming thread waits.
@@ -56,6 +59,9 @@ enum SessionEnd {
 /// What the session callbacks and the pad tasks share with the streaming thread.
 struct Shared {
     output: Mutex<Output>,
+    /// The original under the translation, applied as audio leaves `src` so that what is known
+    /// about an outage by then (buffers may wait in the queue) decides the fallback.
+    mix: Mutex<OriginalMix>,
     audio: PadQueue,
     text: PadQueue,
     source_text: PadQueue,
@@ -140,9 +146,9 @@ impl State {
         }
     }
 
-    /// Hands the input heard so far to the mix, so the original is there when output is written.
-    fn hand_over(&mut self, output: &mut Output) {
-        output.mix.push_original(&self.heard);
+    /// Hands the input heard so far to the mix, so the original is there when output leaves.
+    fn hand_over(&mut self, mix: &Mutex<OriginalMix>) {
+        mix.lock().unwrap().push_original(&self.heard);
         self.heard.clear();
     }
 
@@ -223,7 +229,10 @@ impl RealtimeTranslate {
             return;
         };
         match item {
-            Item::Buffer(buffer, arrivals) => {
+            Item::Buffer(mut buffer, arrivals) => {
+                if pad == &self.srcpad {
+                    self.mix_original(&mut buffer);
+                }
                 // Taken before the push: time spent downstream (a sink's clock wait) is not ours.
                 let now = Instant::now();
                 let flow = pad.push(buffer);
@@ -248,6 +257,29 @@ impl RealtimeTranslate {
                     let _ = pad.pause_task();
                 }
             }
+        }
+    }
+
+    /// Mixes the original into an outgoing translation buffer (its offset is its position).
+    fn mix_original(&self, buffer: &mut gst::Buffer) {
+        let position = buffer.offset();
+        let mut mix = self.shared.mix.lock().unwrap();
+        if !mix.uses_original() {
+            // Translation only: nothing to change, only the past to forget.
+            mix.apply(position, &mut []);
+            return;
+        }
+        let buffer = buffer.make_mut();
+        let Ok(mut map) = buffer.map_writable() else {
+            return;
+        };
+        let mut samples: Vec<i16> = map
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        mix.apply(position, &mut samples);
+        for (bytes, sample) in map.chunks_exact_mut(2).zip(samples) {
+            bytes.copy_from_slice(&sample.to_le_bytes());
         }
     }
 
@@ -367,10 +399,10 @@ impl RealtimeTranslate {
             "connection {state:?} at input sample {position}"
         );
         {
-            let mut output = self.shared.output.lock().unwrap();
+            let mut mix = self.shared.mix.lock().unwrap();
             match &state {
-                ConnectionState::Connected { .. } => output.mix.outage_ended(position),
-                ConnectionState::Reconnecting { .. } => output.mix.outage_started(position),
+                ConnectionState::Connected { .. } => mix.outage_ended(position),
+                ConnectionState::Reconnecting { .. } => mix.outage_started(position),
                 _ => {}
             }
         }
@@ -465,29 +497,21 @@ impl RealtimeTranslate {
 
     /// For non-live input paced to the clock: waits until this buffer is due.
     fn pace(&self, pts: Option<gst::ClockTime>) {
-        let (clock, target) = {
-            let settings = self.settings.lock().unwrap();
-            if settings.pacing != Pacing::Realtime {
-                return;
-            }
-            let state = self.state.lock().unwrap();
-            let Some(state) = state.as_ref() else { return };
-            if state.upstream_live != Some(false)
-                || self.obj().current_state() != gst::State::Playing
-            {
-                return;
-            }
-            let (Some(pts), Some(clock), Some(base_time)) =
-                (pts, self.obj().clock(), self.obj().base_time())
-            else {
-                return;
-            };
-            let Some(running_time) = state.segment.to_running_time(pts) else {
-                return;
-            };
-            let ahead = samples_to_time(state.latency_samples) + PACING_HEADROOM;
-            (clock, base_time + running_time.saturating_sub(ahead))
+        let Some((running_time, ahead)) = self.pacing_position(pts) else {
+            return;
         };
+        if self.obj().current_state() != gst::State::Playing {
+            // Prerolling: enough for downstream to preroll, then wait for PLAYING, or the input
+            // would run seconds ahead and its translations land late.
+            if running_time > ahead + PREROLL_AHEAD {
+                self.wait_for_playing();
+            }
+            return;
+        }
+        let (Some(clock), Some(base_time)) = (self.obj().clock(), self.obj().base_time()) else {
+            return;
+        };
+        let target = base_time + running_time.saturating_sub(ahead);
         if clock.time() >= target {
             return;
         }
@@ -495,6 +519,38 @@ impl RealtimeTranslate {
         *self.pacing_wait.lock().unwrap() = Some(id.clone());
         let _ = id.wait();
         *self.pacing_wait.lock().unwrap() = None;
+    }
+
+    /// The buffer's running time and how far ahead of the clock it may be fed, when the input
+    /// is paced at all (`pacing=realtime`, non-live).
+    fn pacing_position(
+        &self,
+        pts: Option<gst::ClockTime>,
+    ) -> Option<(gst::ClockTime, gst::ClockTime)> {
+        let settings = self.settings.lock().unwrap();
+        if settings.pacing != Pacing::Realtime {
+            return None;
+        }
+        let state = self.state.lock().unwrap();
+        let state = state.as_ref()?;
+        if state.upstream_live != Some(false) {
+            return None;
+        }
+        let running_time = state.segment.to_running_time(pts?)?;
+        Some((
+            running_time,
+            samples_to_time(state.latency_samples) + PACING_HEADROOM,
+        ))
+    }
+
+    /// Blocks the streaming thread while the element is not PLAYING (until a flush or stop).
+    fn wait_for_playing(&self) {
+        while self.obj().current_state() != gst::State::Playing
+            && self.obj().pending_state() != gst::State::Playing
+            && !self.shared.audio.is_flushing()
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     fn cancel_waits(&self) {
@@ -591,7 +647,7 @@ impl RealtimeTranslate {
                 .unwrap_or_default();
             drop(map);
             state.send(&converted);
-            state.hand_over(&mut output);
+            state.hand_over(&self.shared.mix);
             state.next_pts = Some((pts + duration).max(expected));
             let items = output.input_reached(state.input_end(origin), state.latency_samples);
             self.shared.push_items(items);
@@ -659,7 +715,7 @@ impl RealtimeTranslate {
             if end > start {
                 state.fill_gap(end - start);
             }
-            state.hand_over(&mut output);
+            state.hand_over(&self.shared.mix);
             state.next_pts = Some(end.max(state.next_pts.unwrap_or(end)));
             let items = output.input_reached(state.input_end(origin), state.latency_samples);
             self.shared.push_items(items);
@@ -689,7 +745,7 @@ impl RealtimeTranslate {
                 .map(|c| c.drain())
                 .unwrap_or_default();
             state.send(&tail);
-            state.hand_over(&mut self.shared.output.lock().unwrap());
+            state.hand_over(&self.shared.mix);
             let last = std::mem::take(&mut state.chunk);
             if !last.is_empty() {
                 state.outgoing.push(last);
@@ -927,10 +983,12 @@ impl RealtimeTranslate {
         }
     }
 
-    /// An empty output side for the current settings (takes the settings lock).
+    /// An empty output side for the current settings (takes the settings lock); the mix starts
+    /// over with it.
     fn new_output(&self) -> Output {
         let settings = self.settings.lock().unwrap();
-        Output::new(settings.cue_settings(), settings.mix_settings())
+        *self.shared.mix.lock().unwrap() = OriginalMix::new(settings.mix_settings());
+        Output::new(settings.cue_settings())
     }
 
     /// Posts the `stats` structure on the bus every `stats-interval`, for as long as the stream
@@ -1165,10 +1223,8 @@ impl ObjectSubclass for RealtimeTranslate {
                 .build()
         };
         let shared = Arc::new(Shared {
-            output: Mutex::new(Output::new(
-                Settings::default().cue_settings(),
-                Settings::default().mix_settings(),
-            )),
+            output: Mutex::new(Output::new(Settings::default().cue_settings())),
+            mix: Mutex::new(OriginalMix::new(Settings::default().mix_settings())),
             audio: PadQueue::new(AUDIO_QUEUE_ITEMS),
             text: PadQueue::new(TEXT_QUEUE_ITEMS),
             source_text: PadQueue::new(TEXT_QUEUE_ITEMS),
@@ -1434,7 +1490,7 @@ impl ObjectImpl for RealtimeTranslate {
                     }
                     settings.mix_settings()
                 };
-                self.shared.output.lock().unwrap().mix.set_settings(mix);
+                self.shared.mix.lock().unwrap().set_settings(mix);
                 return;
             }
             _ => {}

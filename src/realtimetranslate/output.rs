@@ -3,7 +3,6 @@
 //! Positions are 24 kHz sample counts from `origin`, the PTS of the first input sample, so the
 //! output shares the input's timeline and never drifts from it by rounding.
 
-use crate::mix::{MixSettings, OriginalMix};
 use crate::pad_queue::Item;
 use crate::protocol::translation::SAMPLE_RATE;
 use crate::timeline::{Cue, CueSettings, Emitted, Timeline};
@@ -35,8 +34,6 @@ pub struct PadItems {
 #[derive(Debug)]
 pub struct Output {
     pub timeline: Timeline,
-    /// The original audio under (or instead of) the translation.
-    pub mix: OriginalMix,
     /// PTS of the first input sample; `None` until the first buffer.
     pub origin: Option<gst::ClockTime>,
     /// End of the input so far (samples from origin): output may be written up to here at once.
@@ -48,10 +45,9 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new(cues: CueSettings, mix: MixSettings) -> Self {
+    pub fn new(cues: CueSettings) -> Self {
         Self {
             timeline: Timeline::new(cues, MAX_PENDING_SAMPLES),
-            mix: OriginalMix::new(mix),
             origin: None,
             input_end: None,
             text_position: 0,
@@ -65,8 +61,7 @@ impl Output {
     }
 
     /// Converts what the timeline emitted, plus the GAPs the text pads may now announce.
-    pub fn items(&mut self, mut emitted: Emitted) -> PadItems {
-        self.mix.apply(emitted.start, &mut emitted.audio);
+    pub fn items(&mut self, emitted: Emitted) -> PadItems {
         let mut items = PadItems::default();
         let mut position = emitted.start;
         let mut arrivals = emitted.arrivals;

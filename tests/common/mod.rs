@@ -78,6 +78,8 @@ pub struct Captured {
     pub source_cues: Vec<Cue>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// `src` buffers flagged DISCONT.
+    pub disconts: usize,
     /// Element messages (connection state, statistics), with when they arrived.
     pub messages: Vec<(Duration, gst::Structure)>,
     pub eos: bool,
@@ -158,15 +160,20 @@ pub fn run_pipeline(
     mut tick: impl FnMut(&gst::Pipeline, Duration),
 ) -> Captured {
     let audio = Arc::new(Mutex::new(Vec::new()));
+    let disconts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let cues = Arc::new(Mutex::new(Vec::new()));
     let source_cues = Arc::new(Mutex::new(Vec::new()));
     if let Some(sink) = pipeline.by_name("audio") {
         let audio = audio.clone();
+        let disconts = disconts.clone();
         sink.downcast::<gst_app::AppSink>().unwrap().set_callbacks(
             gst_app::AppSinkCallbacks::builder()
                 .new_sample(move |sink| {
                     let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
                     let buffer = sample.buffer().unwrap();
+                    if buffer.flags().contains(gst::BufferFlags::DISCONT) {
+                        disconts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
                     let map = buffer.map_readable().unwrap();
                     let samples = map
                         .chunks_exact(2)
@@ -237,6 +244,7 @@ pub fn run_pipeline(
     }
     pipeline.set_state(gst::State::Null).unwrap();
     captured.audio = std::mem::take(&mut audio.lock().unwrap());
+    captured.disconts = disconts.load(std::sync::atomic::Ordering::Relaxed);
     captured.cues = std::mem::take(&mut cues.lock().unwrap());
     captured.source_cues = std::mem::take(&mut source_cues.lock().unwrap());
     captured
