@@ -2,4 +2,6 @@
 //! session, reading audio and control requests from the [`Link`](crate::session::Link) and
 //! reporting through its callback, returning how it ended.
 
+pub mod openai_realtime;
+pub mod openai_transcription;
 pub mod openai_translation;

@@ -1,4 +1,5 @@
 //! Wire formats of the engines, as plain serde types: no GStreamer, no I/O, so they can be
 //! unit tested and fuzzed on their own.
 
+pub mod realtime;
 pub mod translation;
