@@ -85,8 +85,13 @@ impl Server {
 async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let mut accepted = None;
+    let mut realtime = None;
     let key = shared.config.required_api_key.clone();
     let callback = |req: &_, resp| {
+        if let Some(r) = crate::realtime::check(req, key.as_deref())? {
+            realtime = Some(r);
+            return Ok(resp);
+        }
         let a = handshake::check(req, key.as_deref())?;
         accepted = Some(a);
         Ok(resp)
@@ -109,6 +114,9 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             return;
         }
     };
+    if let Some(realtime) = realtime {
+        return crate::realtime::run(ws, peer, realtime, shared).await;
+    }
     let Some(accepted) = accepted else {
         return;
     };
