@@ -183,7 +183,10 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
                         expires_at: info.expires_at,
                     }),
                     Ok(ServerEvent::InputTranscriptDelta { item_id, delta }) => {
-                        buffer.text_since_commit = true;
+                        // Text of an item not committed yet: the server hears speech there.
+                        if buffer.commits_in_flight == 0 && !transcripts.pending.contains(&item_id) {
+                            buffer.text_since_commit = true;
+                        }
                         if let Some(text) = transcripts.delta(&item_id, &delta) {
                             on_event(SessionEvent::InputTranscript(text));
                         }
