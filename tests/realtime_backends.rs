@@ -358,3 +358,56 @@ fn transcription_backend_gives_source_captions_only() {
     }
     assert_eq!(session.closed_with, Some(1000));
 }
+
+/// Input faster than real time: the second sentence ends while the first answer is still being
+/// spoken, so the service refuses to start a response for it; the backend asks again once the
+/// first answer is done, and both sentences are translated.
+#[test]
+fn a_turn_refused_during_an_answer_is_answered_next() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let (wav, spans) = two_sentences(dir.path());
+    let server = utterance_server();
+    let captured = run(
+        &pipeline(
+            &wav,
+            "openai-realtime",
+            &realtime_url(&server, ""),
+            "pacing=none",
+        ),
+        Duration::from_secs(60),
+    );
+    assert!(captured.errors.is_empty(), "{:?}", captured.errors);
+    assert!(captured.eos);
+    let text = captured.text();
+    let heard: Vec<f64> = (1..=2)
+        .map(|k| number_after(&text, &format!("Traducción {k} de ")))
+        .collect();
+    for (heard_ms, said) in heard.iter().zip(spans) {
+        let (heard, spoken) = (heard_ms / 1000.0, said.1 - said.0);
+        assert!(
+            heard <= spoken + 0.05 && heard >= spoken - 0.6,
+            "{text:?}: a {spoken:.2} s sentence"
+        );
+    }
+    // All of both answers reached the output.
+    let audible: f64 = audible_regions(&captured.samples())
+        .iter()
+        .map(|(start, end)| end - start)
+        .sum();
+    let answers = (heard[0] + heard[1]) / 1000.0;
+    assert!(
+        (audible - answers).abs() <= 0.1,
+        "{audible:.2} s audible for {answers:.2} s of answers"
+    );
+
+    let session = only_session(&server);
+    let requests: Vec<&str> = session
+        .events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .filter(|k| *k != "input_audio_buffer.append")
+        .collect();
+    assert_eq!(requests, ["session.update", "response.create"]);
+    assert_eq!(session.closed_with, Some(1000));
+}
