@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use gst::prelude::*;
 use realtimetranslate_server::{BackgroundServer, SessionRecord};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -410,4 +411,45 @@ fn a_turn_refused_during_an_answer_is_answered_next() {
         .collect();
     assert_eq!(requests, ["session.update", "response.create"]);
     assert_eq!(session.closed_with, Some(1000));
+}
+
+/// `target-language` changed while playing reaches the interpreter as new instructions.
+#[test]
+fn target_language_change_gives_the_interpreter_new_instructions() {
+    init();
+    let server = utterance_server();
+    let pipeline = gst::parse::launch(&format!(
+        "audiotestsrc is-live=true wave=silence ! audio/x-raw,rate=16000 ! \
+         realtimetranslate name=t backend=openai-realtime url={} api-key={KEY} ! fakesink \
+         t.subtitle_src ! fakesink async=false",
+        realtime_url(&server, "")
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let mut changed = false;
+    let captured = run_pipeline(&pipeline, Duration::from_secs(2), |pipeline, elapsed| {
+        if elapsed > Duration::from_millis(800) && !std::mem::replace(&mut changed, true) {
+            pipeline
+                .by_name("t")
+                .unwrap()
+                .set_property("target-language", "fr");
+        }
+    });
+    assert!(captured.errors.is_empty(), "{:?}", captured.errors);
+    let session = &server.records().sessions()[0];
+    let instructions: Vec<&str> = session
+        .events
+        .iter()
+        .filter(|e| e.kind == "session.update")
+        .map(|e| e.json["session"]["instructions"].as_str().unwrap())
+        .collect();
+    assert_eq!(instructions.len(), 2, "{instructions:?}");
+    assert!(instructions[0].contains("into Spanish"));
+    assert!(instructions[1].contains("into French"));
+    assert!(
+        session.schema_errors.is_empty(),
+        "{:?}",
+        session.schema_errors
+    );
 }

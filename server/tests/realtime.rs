@@ -555,3 +555,21 @@ async fn transcription_with_server_vad_commits_each_turn_itself() {
     );
     assert!(!types(&events).iter().any(|t| t.starts_with("response.")));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_end_with_session_expired_at_their_lifetime() {
+    let mut config = ServerConfig::new(Arc::new(EchoEngineFactory::new()));
+    config.session_lifetime = Duration::from_millis(300);
+    let srv = start(config).await;
+    for query in ["model=gpt-realtime-2", "intent=transcription"] {
+        let mut c = connect(&realtime_url(&srv, query), &[]).await.unwrap();
+        let created = c.expect("session.created").await;
+        assert!(created["session"]["expires_at"].as_u64().is_some());
+        let (frame, events) = c.close_frame().await;
+        assert_eq!(events[0]["error"]["code"], "session_expired");
+        assert_eq!(
+            frame.unwrap().reason.as_str(),
+            "invalid_request_error.session_expired"
+        );
+    }
+}
