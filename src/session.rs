@@ -61,6 +61,11 @@ pub fn url_with_model(url: &str, model: &str) -> String {
 pub enum Protocol {
     /// OpenAI realtime translation (`/v1/realtime/translations`), also spoken by the local engine.
     Translation,
+    /// The general Realtime model prompted as an interpreter (`/v1/realtime?model=`), speaking
+    /// with this voice.
+    Interpreter { voice: String },
+    /// A Realtime transcription session (`/v1/realtime?intent=transcription`): captions only.
+    Transcription,
     /// The GPT Translator realtime API: Socket.IO events, key in the URL (PROTOCOL.md §4).
     GptTranslator,
 }
@@ -247,6 +252,12 @@ async fn run(params: SessionParams, mut link: Link) {
     let result = match params.protocol {
         Protocol::Translation => {
             crate::backends::openai_translation::converse(&params, &mut link).await
+        }
+        Protocol::Interpreter { ref voice } => {
+            crate::backends::openai_realtime::converse(&params, voice, &mut link).await
+        }
+        Protocol::Transcription => {
+            crate::backends::openai_transcription::converse(&params, &mut link).await
         }
         Protocol::GptTranslator => {
             crate::backends::gpttranslator::converse(&params, &mut link).await

@@ -1,4 +1,5 @@
-//! Local server speaking the OpenAI realtime *translation* protocol (PROTOCOL.md §1) faithfully, with
+//! Local server speaking the OpenAI realtime *translation* protocol (PROTOCOL.md §1) faithfully (and,
+//! on `/v1/realtime`, the Realtime API's conversation and transcription sessions, see [`realtime`]), with
 //! deterministic test engines (`echo`, `utterance`) and an offline one. Tests drive a real client
 //! against it and inspect [`Records`] to see exactly what the client sent.
 
@@ -7,6 +8,7 @@ pub mod engine;
 pub mod faults;
 mod handshake;
 pub mod protocol;
+pub mod realtime;
 mod record;
 mod server;
 mod session;

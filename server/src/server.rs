@@ -99,7 +99,13 @@ impl Server {
 async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let mut accepted = None;
+    let mut realtime = None;
+    let key = shared.config.required_api_key.clone();
     let callback = |req: &tokio_tungstenite::tungstenite::handshake::server::Request, resp| {
+        if let Some(r) = crate::realtime::check(req, key.as_deref())? {
+            realtime = Some(r);
+            return Ok(resp);
+        }
         match handshake::check(req, &shared) {
             Ok(a) => {
                 accepted = Some(a);
@@ -138,6 +144,9 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             return;
         }
     };
+    if let Some(realtime) = realtime {
+        return crate::realtime::run(ws, peer, realtime, shared).await;
+    }
     let Some(accepted) = accepted else {
         return;
     };

@@ -355,7 +355,7 @@ async fn handshake_url_rules() {
         .trim_end_matches("/v1/realtime/translations")
         .to_owned();
     assert_eq!(
-        refused_status(&format!("{base}/v1/realtime?model={MODEL}"), &[]).await,
+        refused_status(&format!("{base}/v1/realtime/sessions?model={MODEL}"), &[]).await,
         404
     );
     assert_eq!(

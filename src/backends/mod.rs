@@ -3,4 +3,6 @@
 //! reporting through its callback, returning how it ended.
 
 pub mod gpttranslator;
+pub mod openai_realtime;
+pub mod openai_transcription;
 pub mod openai_translation;

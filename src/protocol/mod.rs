@@ -2,5 +2,6 @@
 //! unit tested and fuzzed on their own.
 
 pub mod gpttranslator;
+pub mod realtime;
 pub mod socketio;
 pub mod translation;

@@ -1283,6 +1283,12 @@ impl ObjectImpl for RealtimeTranslate {
                     .default_value(Some(settings::DEFAULT_TARGET_LANGUAGE))
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("voice")
+                    .nick("Voice")
+                    .blurb("Voice of the interpreter (backend=openai-realtime only, e.g. marin, cedar; the translation model follows the speaker's voice)")
+                    .default_value(Some(settings::DEFAULT_VOICE))
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("transcription-model")
                     .nick("Transcription model")
                     .blurb("Model for the source-language transcript on source_subtitle_src, e.g. gpt-realtime-whisper (empty: off)")
@@ -1501,6 +1507,7 @@ impl ObjectImpl for RealtimeTranslate {
             "backend" => settings.backend = value.get::<Backend>().expect("type checked"),
             "url" => settings.url = string(),
             "model" => settings.model = string(),
+            "voice" => settings.voice = string(),
             "latency" => settings.latency_ms = value.get().expect("type checked"),
             "pacing" => settings.pacing = value.get::<Pacing>().expect("type checked"),
             "safety-identifier" => settings.safety_identifier = string(),
@@ -1535,6 +1542,7 @@ impl ObjectImpl for RealtimeTranslate {
             "backend" => settings.backend.to_value(),
             "url" => settings.url.to_value(),
             "model" => settings.model.to_value(),
+            "voice" => settings.voice.to_value(),
             "target-language" => settings.target_language.to_value(),
             "transcription-model" => settings.transcription_model.to_value(),
             "noise-reduction" => settings.noise_reduction.to_value(),

@@ -32,12 +32,25 @@ pub enum Backend {
         nick = "local"
     )]
     Local = 1,
+    /// OpenAI's general Realtime model prompted as an interpreter: turn based (it speaks after
+    /// each pause), any voice.
+    #[enum_value(
+        name = "OpenAI Realtime model as an interpreter (cloud, turn based, needs an API key)",
+        nick = "openai-realtime"
+    )]
+    OpenaiRealtime = 2,
+    /// OpenAI realtime transcription: source-language captions only, no translation.
+    #[enum_value(
+        name = "OpenAI realtime transcription (captions only, cloud, needs an API key)",
+        nick = "openai-transcription"
+    )]
+    OpenaiTranscription = 3,
     /// The GPT Translator realtime API over Socket.IO (needs a GPT Translator API key).
     #[enum_value(
         name = "GPT Translator realtime API (cloud, Socket.IO, needs a GPT Translator API key)",
         nick = "gpttranslator"
     )]
-    Gpttranslator = 2,
+    Gpttranslator = 4,
 }
 
 /// Noise reduction the service applies to the input.

@@ -13,6 +13,15 @@ use std::time::Duration;
 pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime/translations";
 pub const DEFAULT_MODEL: &str = "gpt-realtime-translate";
 pub const DEFAULT_TARGET_LANGUAGE: &str = "es";
+/// Endpoint and model of `backend=openai-realtime`, used while `url` / `model` keep the
+/// translation defaults above.
+pub const REALTIME_URL: &str = "wss://api.openai.com/v1/realtime";
+pub const REALTIME_MODEL: &str = "gpt-realtime-2";
+/// Endpoint of `backend=openai-transcription` (no model parameter: the transcription model is
+/// chosen in the session), used while `url` keeps the translation default.
+pub const TRANSCRIPTION_URL: &str = "wss://api.openai.com/v1/realtime?intent=transcription";
+/// Voice of the interpreter (`backend=openai-realtime`).
+pub const DEFAULT_VOICE: &str = "marin";
 pub const DEFAULT_LATENCY_MS: u32 = 200;
 pub const DEFAULT_DRAIN_TIMEOUT_MS: u32 = 10_000;
 pub const DEFAULT_CONNECT_TIMEOUT_MS: u32 = 10_000;
@@ -69,6 +78,9 @@ pub struct Settings {
     pub subtitle_line_chars: u32,
     pub subtitle_lines: u32,
     pub subtitle_timeout_ms: u32,
+    /// The interpreter's voice (`backend=openai-realtime` only; the translation model follows
+    /// the speaker's voice).
+    pub voice: String,
 }
 
 impl Default for Settings {
@@ -101,6 +113,7 @@ impl Default for Settings {
             subtitle_line_chars: DEFAULT_SUBTITLE_LINE_CHARS,
             subtitle_lines: DEFAULT_SUBTITLE_LINES,
             subtitle_timeout_ms: DEFAULT_SUBTITLE_TIMEOUT_MS,
+            voice: DEFAULT_VOICE.into(),
         }
     }
 }
@@ -211,37 +224,55 @@ impl Settings {
         }
     }
 
+    /// The endpoint for the backend: a `url` left at the translation default means the chosen
+    /// backend's own default.
+    fn effective_url(&self) -> &str {
+        match self.backend {
+            Backend::OpenaiRealtime if self.url == DEFAULT_URL => REALTIME_URL,
+            Backend::OpenaiTranscription if self.url == DEFAULT_URL => TRANSCRIPTION_URL,
+            _ => &self.url,
+        }
+    }
+
+    /// The model for the backend, like [`Settings::effective_url`]. Transcription sessions take
+    /// no model in the URL (the `transcription-model` setting picks theirs).
+    fn effective_model(&self) -> &str {
+        match self.backend {
+            Backend::OpenaiRealtime if self.model == DEFAULT_MODEL => REALTIME_MODEL,
+            Backend::OpenaiTranscription => "",
+            _ => &self.model,
+        }
+    }
+
     /// Everything a session needs, or the message of a settings error a user can act on.
     pub fn session_params(&self) -> Result<SessionParams, String> {
         if let Some(message) = language_problem(self.backend, &self.target_language) {
             return Err(message);
         }
-        let (protocol, endpoint, api_key) =
+        let (endpoint, api_key) =
             match self.backend {
                 Backend::Local => (
-                    Protocol::Translation,
                     Endpoint::Local {
                         model: LOCAL_MODEL.into(),
                     },
                     None,
                 ),
-                Backend::Openai => {
+                Backend::Openai | Backend::OpenaiRealtime | Backend::OpenaiTranscription => {
                     let key = self.api_key.clone().or_else(ApiKey::from_env).ok_or_else(|| {
                     "no API key: set the api-key property or the OPENAI_API_KEY environment \
                      variable (or use backend=local for the offline engine)"
                         .to_owned()
                 })?;
-                    if !(self.url.starts_with("ws://") || self.url.starts_with("wss://")) {
+                    let url = self.effective_url();
+                    if !(url.starts_with("ws://") || url.starts_with("wss://")) {
                         return Err(format!(
-                            "invalid url '{}': it must start with wss:// or ws://",
-                            self.url
+                            "invalid url '{url}': it must start with wss:// or ws://"
                         ));
                     }
                     (
-                        Protocol::Translation,
                         Endpoint::Remote {
-                            url: self.url.clone(),
-                            model: self.model.clone(),
+                            url: url.to_owned(),
+                            model: self.effective_model().to_owned(),
                         },
                         Some(key),
                     )
@@ -259,7 +290,6 @@ impl Settings {
                     };
                     gpttranslator::connection_target(url, "")?;
                     (
-                        Protocol::GptTranslator,
                         Endpoint::Remote {
                             url: url.to_owned(),
                             model: String::new(),
@@ -268,6 +298,18 @@ impl Settings {
                     )
                 }
             };
+        let protocol = match self.backend {
+            Backend::Openai | Backend::Local => Protocol::Translation,
+            Backend::OpenaiRealtime => Protocol::Interpreter {
+                voice: if self.voice.is_empty() {
+                    DEFAULT_VOICE.to_owned()
+                } else {
+                    self.voice.clone()
+                },
+            },
+            Backend::OpenaiTranscription => Protocol::Transcription,
+            Backend::Gpttranslator => Protocol::GptTranslator,
+        };
         Ok(SessionParams {
             protocol,
             endpoint,
@@ -321,6 +363,14 @@ mod tests {
         }
     }
 
+    fn with_key(backend: Backend) -> Settings {
+        Settings {
+            backend,
+            api_key: ApiKey::new("k"),
+            ..Default::default()
+        }
+    }
+
     #[test]
     fn gpttranslator_takes_bcp47_tags_and_its_own_default_url() {
         let params = gpttranslator("pt-BR", DEFAULT_URL)
@@ -369,6 +419,59 @@ mod tests {
         assert!(
             err.contains("GPTTRANSLATOR_API_KEY") && !err.contains("OPENAI"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn realtime_backends_have_their_own_endpoint_defaults() {
+        let params = with_key(Backend::OpenaiRealtime).session_params().unwrap();
+        assert_eq!(
+            params.endpoint,
+            Endpoint::Remote {
+                url: REALTIME_URL.into(),
+                model: REALTIME_MODEL.into()
+            }
+        );
+        assert_eq!(
+            params.protocol,
+            Protocol::Interpreter {
+                voice: DEFAULT_VOICE.into()
+            }
+        );
+        let params = with_key(Backend::OpenaiTranscription)
+            .session_params()
+            .unwrap();
+        assert_eq!(
+            params.endpoint,
+            Endpoint::Remote {
+                url: TRANSCRIPTION_URL.into(),
+                model: String::new()
+            }
+        );
+        assert_eq!(params.protocol, Protocol::Transcription);
+    }
+
+    #[test]
+    fn explicit_url_model_and_voice_are_kept() {
+        let settings = Settings {
+            url: "ws://127.0.0.1:1/v1/realtime".into(),
+            model: "gpt-realtime".into(),
+            voice: "cedar".into(),
+            ..with_key(Backend::OpenaiRealtime)
+        };
+        let params = settings.session_params().unwrap();
+        assert_eq!(
+            params.endpoint,
+            Endpoint::Remote {
+                url: "ws://127.0.0.1:1/v1/realtime".into(),
+                model: "gpt-realtime".into()
+            }
+        );
+        assert_eq!(
+            params.protocol,
+            Protocol::Interpreter {
+                voice: "cedar".into()
+            }
         );
     }
 }
