@@ -9,38 +9,6 @@ use common::*;
 use realtimetranslate_server::BackgroundServer;
 use std::time::{Duration, Instant};
 
-const LEAD_MS: u64 = 300;
-const GAP_MS: u64 = 1000;
-
-/// 1 kHz bursts ("utterances" for the test engine) of the given lengths, 1 s apart, as 24 kHz
-/// mono; the engine answers each with "Frase n de D ms." and a 440 Hz tone of D ms.
-fn bursts(durations_ms: &[u64]) -> Vec<i16> {
-    let mut samples = vec![0i16; (LEAD_MS * 24) as usize];
-    for &ms in durations_ms {
-        samples.extend((0..ms * 24).map(|i| {
-            let phase = 2.0 * std::f64::consts::PI * 1000.0 * i as f64 / 24_000.0;
-            (4000.0 * phase.sin()) as i16
-        }));
-        samples.extend(std::iter::repeat_n(0, (GAP_MS * 24) as usize));
-    }
-    samples
-}
-
-/// Where burst `index` starts, in seconds.
-fn burst_start(durations_ms: &[u64], index: usize) -> f64 {
-    (LEAD_MS + durations_ms[..index].iter().sum::<u64>() + GAP_MS * index as u64) as f64 / 1000.0
-}
-
-/// The `D` of every "Frase n de D ms." cue, in output order.
-fn answered(captured: &Captured) -> Vec<u64> {
-    captured
-        .text()
-        .split("de ")
-        .skip(1)
-        .filter_map(|rest| rest.split(" ms").next()?.parse().ok())
-        .collect()
-}
-
 /// Each burst answered exactly once, in order (the engine measures in 20 ms frames).
 fn assert_each_answered_once(captured: &Captured, durations_ms: &[u64]) {
     let answers = answered(captured);
