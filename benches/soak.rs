@@ -28,10 +28,10 @@ const FRAME: usize = 4_800;
 const MARKER: [i16; 4] = [i16::MIN, i16::MAX, i16::MIN, i16::MAX];
 /// Server-side session lifetime (session time).
 const SESSION_MS: u64 = 60_000;
-/// Mean wall time between forced drops.
-const MEAN_DROP_INTERVAL: Duration = Duration::from_secs(4);
-/// A frame lost within this much input before a reconnection was in flight on the dropped
-/// connection.
+/// Mean audio between forced drops: 3 minutes of base64 PCM in JSON (≈ 64 kB per second).
+const MEAN_DROP_BYTES: u64 = 180 * 64_000;
+/// A frame lost within this much input before a reconnection (or before the end of a replaced
+/// session that lost its connection while finishing) was in flight on the dropped connection.
 const IN_FLIGHT_WINDOW_SAMPLES: u64 = 30 * RATE;
 
 fn frame(number: u32) -> Vec<i16> {
@@ -74,8 +74,13 @@ impl FrameScanner {
                         self.counts.resize(index + 1, 0);
                     }
                     self.counts[index] = self.counts[index].saturating_add(1);
-                    if self.last.is_some_and(|last| number <= last) {
+                    if let Some(last) = self.last
+                        && number <= last
+                    {
                         self.out_of_order += 1;
+                        if std::env::var("SOAK_VERBOSE").is_ok() {
+                            println!("    frame {number} after frame {last}");
+                        }
                     }
                     self.last = Some(number);
                     self.matched = 0;
@@ -85,15 +90,23 @@ impl FrameScanner {
     }
 }
 
-/// Loopback TCP proxy that cuts every open connection at random intervals.
+/// Loopback TCP proxy that cuts the connection (no close frame) after random amounts of audio:
+/// intervals measured in bytes sent to the server, so that they are audio time, however fast
+/// the input runs.
 struct DroppingProxy {
     port: u16,
     drops: Arc<AtomicU64>,
     runtime: tokio::runtime::Runtime,
 }
 
+/// Exponentially distributed, mean `mean`.
+fn random_interval(mean: u64) -> u64 {
+    (-(mean as f64) * (1.0 - rand::rng().random::<f64>()).ln()) as u64 + 1
+}
+
 impl DroppingProxy {
-    fn start(target: std::net::SocketAddr) -> DroppingProxy {
+    fn start(target: std::net::SocketAddr, mean_bytes: u64) -> DroppingProxy {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -104,32 +117,45 @@ impl DroppingProxy {
             .unwrap();
         let port = listener.local_addr().unwrap().port();
         let drops = Arc::new(AtomicU64::new(0));
-        let open: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let accepted = open.clone();
-        runtime.spawn(async move {
-            while let Ok((mut client, _)) = listener.accept().await {
-                let task = tokio::spawn(async move {
-                    if let Ok(mut server) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                    }
-                });
-                let mut open = accepted.lock().unwrap();
-                open.retain(|t| !t.is_finished());
-                open.push(task.abort_handle());
-            }
-        });
+        // Bytes left before the next cut, shared by all connections.
+        let budget = Arc::new(AtomicU64::new(random_interval(mean_bytes)));
         let counter = drops.clone();
         runtime.spawn(async move {
-            loop {
-                let wait =
-                    -MEAN_DROP_INTERVAL.as_secs_f64() * (1.0 - rand::rng().random::<f64>()).ln();
-                tokio::time::sleep(Duration::from_secs_f64(wait)).await;
-                let cut: Vec<_> = std::mem::take(&mut *open.lock().unwrap());
-                let live = cut.iter().filter(|t| !t.is_finished()).count();
-                for task in cut {
-                    task.abort();
-                }
-                counter.fetch_add(live as u64, Ordering::Relaxed);
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(target).await else {
+                    continue;
+                };
+                let budget = budget.clone();
+                let counter = counter.clone();
+                tokio::spawn(async move {
+                    let (mut client_read, mut client_write) = client.into_split();
+                    let (mut server_read, mut server_write) = server.into_split();
+                    let upstream = async {
+                        let mut buffer = vec![0u8; 64 * 1024];
+                        loop {
+                            let n = client_read.read(&mut buffer).await.unwrap_or(0);
+                            if n == 0 {
+                                return;
+                            }
+                            if server_write.write_all(&buffer[..n]).await.is_err() {
+                                return;
+                            }
+                            let left = budget.load(Ordering::Relaxed);
+                            if n as u64 >= left {
+                                budget.store(random_interval(mean_bytes), Ordering::Relaxed);
+                                counter.fetch_add(1, Ordering::Relaxed);
+                                return;
+                            }
+                            budget.store(left - n as u64, Ordering::Relaxed);
+                        }
+                    };
+                    let downstream = tokio::io::copy(&mut server_read, &mut client_write);
+                    tokio::select! {
+                        _ = upstream => {}
+                        _ = downstream => {}
+                    }
+                    // Both sockets close here: the client sees the connection end mid-session.
+                });
             }
         });
         DroppingProxy {
@@ -283,11 +309,23 @@ fn run(frames: u32, element: &str) -> Outcome {
 }
 
 fn watch(message: &gst::Message, reconnects: &Mutex<Vec<u64>>) {
+    if std::env::var("SOAK_VERBOSE").is_ok()
+        && let gst::MessageView::Element(element) = message.view()
+        && let Some(s) = element.structure()
+        && s.name() == "realtimetranslate/connection"
+    {
+        eprintln!("    {s}");
+    }
+    if std::env::var("SOAK_VERBOSE").is_ok()
+        && let gst::MessageView::Warning(w) = message.view()
+    {
+        eprintln!("    warning: {}", w.error());
+    }
     if let gst::MessageView::Element(element) = message.view()
         && let Some(s) = element.structure()
         && s.name() == "realtimetranslate/connection"
         && s.get::<&str>("status")
-            .is_ok_and(|status| status == "reconnecting")
+            .is_ok_and(|status| status == "reconnecting" || status == "lost")
         && let Ok(position) = s.get::<gst::ClockTime>("input-position")
     {
         reconnects
@@ -305,6 +343,9 @@ fn report(name: &str, frames: u32, outcome: &Outcome) -> bool {
         let count = outcome.counts.get(number as usize).copied().unwrap_or(0);
         if count > 1 {
             duplicated += 1;
+            if std::env::var("SOAK_VERBOSE").is_ok() && duplicated < 20 {
+                println!("    duplicated frame {number} ({count}×)");
+            }
         }
         if count == 0 {
             let end = (number as u64 + 1) * FRAME as u64;
@@ -389,16 +430,23 @@ fn main() {
     );
 
     let mut config = ServerConfig::new(Arc::new(EchoEngineFactory::new()));
+    // The server keeps a record of every event it received: bounded, so RSS measures the element.
+    config.event_record_limit = 16;
     config.faults = Faults {
         expire_after_ms: Some(SESSION_MS),
         ..Faults::default()
     };
     let server = BackgroundServer::start(config).unwrap();
-    let proxy = DroppingProxy::start(server.local_addr());
+    let mean_drop_bytes = if std::env::var("SOAK_NO_DROPS").is_ok() {
+        u64::MAX / 4
+    } else {
+        MEAN_DROP_BYTES
+    };
+    let proxy = DroppingProxy::start(server.local_addr(), mean_drop_bytes);
     let outcome = run(
         frames,
         &format!(
-            "realtimetranslate name=t pacing=none api-key=k rotation-margin=10000 \
+            "realtimetranslate name=t pacing=none api-key=k rotation-margin=10000 fallback=silence \
              url=ws://127.0.0.1:{}/v1/realtime/translations",
             proxy.port
         ),
@@ -412,6 +460,25 @@ fn main() {
         "  connections cut by the proxy: {}",
         proxy.drops.load(Ordering::Relaxed)
     );
+    if std::env::var("SOAK_VERBOSE").is_ok() {
+        for (i, session) in server.records().sessions().iter().enumerate() {
+            let audio: usize = session.events.iter().filter_map(|e| e.audio_samples).sum();
+            let kinds: Vec<&str> = session
+                .events
+                .iter()
+                .map(|e| e.kind.as_str())
+                .filter(|k| *k != "session.input_audio_buffer.append")
+                .collect();
+            println!(
+                "    session {i}: {:.1} s audio, fired {:?}, closed_with {:?}, sent closed {}, events {kinds:?}",
+                audio as f64 / 24_000.0,
+                session.fault_fired(),
+                session.closed_with,
+                session.sent_session_closed
+            );
+        }
+        println!("    element stats: {}", outcome.stats);
+    }
     drop(proxy.runtime);
     println!(
         "\nverdict: {}",

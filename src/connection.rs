@@ -14,7 +14,7 @@ use crate::session::{
 };
 use rand::Rng;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
@@ -31,6 +31,13 @@ const MAX_HELD_SAMPLES: u64 = 120 * SAMPLE_RATE as u64;
 /// A session that worked at least this long is replaced at once when it ends; a shorter one
 /// counts as a failed attempt (back-off).
 const MIN_HEALTHY_SESSION: Duration = Duration::from_secs(2);
+/// Input that can wait keeps at most this much audio unanswered by the session (5 s): what is
+/// in flight is lost if the connection drops, so input faster than real time must not run far
+/// ahead of the answers.
+const IN_FLIGHT_WINDOW: u64 = 5 * SAMPLE_RATE as u64;
+/// An engine that answers only after a pause (turn-based) may keep silent longer than the window
+/// lasts: with no answer for this long, audio flows again regardless.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
 /// A 200 ms chunk quieter than this (RMS) is a pause: a good moment to switch sessions.
 const QUIET_RMS: f64 = 200.0;
 
@@ -68,6 +75,9 @@ pub enum ConnectionState {
         delay: Duration,
         reason: String,
     },
+    /// A replaced session lost its connection while finishing: what it had not answered yet
+    /// (audio up to the input position of the message) is not translated. Nothing else changes.
+    Lost { session_id: String, reason: String },
     /// Gave up: the element stops with an error.
     Failed { reason: String },
 }
@@ -79,6 +89,7 @@ impl ConnectionState {
             ConnectionState::Connected { .. } => "connected",
             ConnectionState::Rotating { .. } => "rotating",
             ConnectionState::Reconnecting { .. } => "reconnecting",
+            ConnectionState::Lost { .. } => "lost",
             ConnectionState::Failed { .. } => "failed",
         }
     }
@@ -129,15 +140,24 @@ pub struct Connection {
     requests: mpsc::UnboundedSender<Request>,
     task: tokio::task::JoinHandle<()>,
     stats: Arc<ConnectionStats>,
+    lossless: Arc<AtomicBool>,
 }
 
 impl Connection {
+    /// Input that can wait (a file, not a live source): while no session takes audio, the
+    /// element is held back once the outage buffer is full, instead of the oldest audio being
+    /// dropped.
+    pub fn set_lossless(&self, lossless: bool) {
+        self.lossless.store(lossless, Ordering::Relaxed);
+    }
+
     /// Starts connecting in the background; returns at once.
     pub fn start(params: ConnectionParams, on_event: EventCallback) -> Connection {
         let (audio_tx, audio_rx) = mpsc::channel(INPUT_CHUNKS);
         let (request_tx, request_rx) = mpsc::unbounded_channel();
         let (lifecycle_tx, lifecycle_rx) = mpsc::unbounded_channel();
         let stats = Arc::new(ConnectionStats::default());
+        let lossless = Arc::new(AtomicBool::new(false));
         let router = Arc::new(Router {
             inner: Mutex::new(RouterInner::default()),
             deliver: on_event,
@@ -152,7 +172,7 @@ impl Connection {
             next_slot: 0,
             current: None,
             rotating: None,
-            draining: None,
+            draining: Vec::new(),
             outage: VecDeque::new(),
             backlog: VecDeque::new(),
             position: 0,
@@ -161,6 +181,9 @@ impl Connection {
             rotate_at: None,
             switch_deadline: None,
             closing: false,
+            lossless: lossless.clone(),
+            answer_arrived: Arc::new(tokio::sync::Notify::new()),
+            last_answer: (Instant::now(), 0),
         };
         let task = RUNTIME.spawn(supervisor.run(audio_rx, request_rx));
         Connection {
@@ -168,6 +191,7 @@ impl Connection {
             requests: request_tx,
             task,
             stats,
+            lossless,
         }
     }
 
@@ -219,8 +243,9 @@ impl Drop for Connection {
     }
 }
 
-/// Passes each session's output to the element, holding back a taking-over session's output
-/// until its predecessor is done. Lifecycle events go to the supervisor.
+/// Passes the sessions' output to the element in session order: the oldest session still
+/// delivering is live; what later sessions say waits until every session before them is done.
+/// Lifecycle events go to the supervisor.
 struct Router {
     inner: Mutex<RouterInner>,
     deliver: EventCallback,
@@ -228,13 +253,17 @@ struct Router {
     stats: Arc<ConnectionStats>,
 }
 
+/// A session in the delivery order.
+struct Place {
+    slot: u64,
+    held: VecDeque<SessionEvent>,
+    /// It will say nothing more: once it is first, its held output goes out and it leaves.
+    done: bool,
+}
+
 #[derive(Default)]
 struct RouterInner {
-    /// The session whose output goes straight to the element.
-    live: Option<u64>,
-    /// The session whose output waits.
-    next: Option<u64>,
-    held: VecDeque<SessionEvent>,
+    order: VecDeque<Place>,
     held_samples: u64,
 }
 
@@ -246,50 +275,88 @@ impl Router {
             }
             data => {
                 let mut inner = self.inner.lock().unwrap();
-                if inner.live == Some(slot) {
-                    (self.deliver)(ConnectionEvent::Session(data));
-                } else if inner.next == Some(slot) {
+                let Some(index) = inner.order.iter().position(|p| p.slot == slot) else {
+                    // Not (or no longer) part of the stream.
                     if let SessionEvent::OutputAudio { samples, .. } = &data {
-                        inner.held_samples += samples.len() as u64;
+                        self.stats
+                            .held_dropped_samples
+                            .fetch_add(samples.len() as u64, Ordering::Relaxed);
                     }
-                    inner.held.push_back(data);
-                    while inner.held_samples > MAX_HELD_SAMPLES {
-                        match inner.held.pop_front() {
-                            Some(SessionEvent::OutputAudio { samples, .. }) => {
-                                inner.held_samples -= samples.len() as u64;
-                                self.stats
-                                    .held_dropped_samples
-                                    .fetch_add(samples.len() as u64, Ordering::Relaxed);
-                            }
-                            Some(_) => {}
-                            None => inner.held_samples = 0,
-                        }
-                    }
+                    return;
+                };
+                if index == 0 {
+                    (self.deliver)(ConnectionEvent::Session(data));
+                    return;
                 }
-                // Otherwise a replaced session: nothing it says belongs to the stream now.
+                if let SessionEvent::OutputAudio { samples, .. } = &data {
+                    inner.held_samples += samples.len() as u64;
+                }
+                inner.order[index].held.push_back(data);
+                self.bound_held(&mut inner);
             }
         }
     }
 
-    /// `slot`'s output now goes straight through, after what it said while waiting.
-    fn set_live(&self, slot: Option<u64>) {
+    /// Keeps held output bounded: past the limit the oldest held audio is dropped (counted).
+    fn bound_held(&self, inner: &mut RouterInner) {
+        while inner.held_samples > MAX_HELD_SAMPLES {
+            let Some(place) = inner.order.iter_mut().skip(1).find(|p| !p.held.is_empty()) else {
+                inner.held_samples = 0;
+                return;
+            };
+            if let Some(SessionEvent::OutputAudio { samples, .. }) = place.held.pop_front() {
+                let length = samples.len() as u64;
+                inner.held_samples = inner.held_samples.saturating_sub(length);
+                self.stats
+                    .held_dropped_samples
+                    .fetch_add(length, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A new session joins the end of the order.
+    fn join(&self, slot: u64) {
         let mut inner = self.inner.lock().unwrap();
-        inner.live = slot;
-        let held = std::mem::take(&mut inner.held);
-        inner.held_samples = 0;
-        if inner.next == slot && slot.is_some() {
-            inner.next = None;
-            for event in held {
+        inner.order.push_back(Place {
+            slot,
+            held: VecDeque::new(),
+            done: false,
+        });
+        self.advance(&mut inner);
+    }
+
+    /// `slot` will say nothing more.
+    fn finished(&self, slot: u64) {
+        let mut inner = self.inner.lock().unwrap();
+        if let Some(place) = inner.order.iter_mut().find(|p| p.slot == slot) {
+            place.done = true;
+        }
+        self.advance(&mut inner);
+    }
+
+    /// Finished sessions at the front leave; the one that becomes first delivers what it held.
+    fn advance(&self, inner: &mut RouterInner) {
+        loop {
+            let Some(first) = inner.order.front_mut() else {
+                return;
+            };
+            for event in std::mem::take(&mut first.held) {
+                if let SessionEvent::OutputAudio { samples, .. } = &event {
+                    inner.held_samples = inner.held_samples.saturating_sub(samples.len() as u64);
+                }
                 (self.deliver)(ConnectionEvent::Session(event));
             }
+            let first = inner.order.front().expect("checked");
+            if !first.done {
+                return;
+            }
+            inner.order.pop_front();
         }
     }
 
-    fn set_next(&self, slot: Option<u64>) {
-        let mut inner = self.inner.lock().unwrap();
-        inner.next = slot;
-        inner.held.clear();
-        inner.held_samples = 0;
+    /// Audio waiting for earlier sessions to finish.
+    fn held_samples(&self) -> u64 {
+        self.inner.lock().unwrap().held_samples
     }
 
     fn report(&self, event: ConnectionEvent) {
@@ -310,6 +377,10 @@ struct Slot {
     session_id: String,
     /// Samples of audio given to it.
     sent: u64,
+    /// Input position where it stopped taking audio (once replaced).
+    ended_at: u64,
+    /// Samples of translated audio it sent back (counted by its callback).
+    answered: Arc<AtomicU64>,
     /// Its lifetime in samples of audio (from `expires_at` when it connected): a service may
     /// count session time in audio, which runs ahead of the clock when input is faster than
     /// real time, so rotation also happens when this much audio has been sent, less the margin.
@@ -327,11 +398,11 @@ struct Supervisor {
     /// Opened ahead of the current session's expiry; takes over at a pause.
     rotating: Option<Slot>,
     /// Replaced by a rotation, delivering its last output.
-    draining: Option<Slot>,
+    draining: Vec<Slot>,
     /// Audio no session could take yet, with its input position; bounded.
     outage: VecDeque<(u64, Vec<i16>)>,
     /// Audio for the connected current session whose own queue was full.
-    backlog: VecDeque<Vec<i16>>,
+    backlog: VecDeque<(u64, Vec<i16>)>,
     /// Input samples received so far.
     position: u64,
     attempt: u32,
@@ -340,6 +411,12 @@ struct Supervisor {
     /// After this the rotating session takes over even without a pause.
     switch_deadline: Option<Instant>,
     closing: bool,
+    /// Input that can wait (not live): audio is never dropped, the element waits instead.
+    lossless: Arc<AtomicBool>,
+    /// Signalled when a session sends translated audio back.
+    answer_arrived: Arc<tokio::sync::Notify>,
+    /// When the current session's answers last made progress, and how far they had got.
+    last_answer: (Instant, u64),
 }
 
 async fn sleep_until_some(at: Option<Instant>) {
@@ -357,16 +434,23 @@ impl Supervisor {
     ) {
         self.open_current();
         loop {
-            if self.closing && self.current.is_none() && self.draining.is_none() {
+            if self.closing
+                && self.current.is_none()
+                && self.draining.is_empty()
+                && self.retry_at.is_none()
+            {
                 self.router.report(ConnectionEvent::Finished);
                 return;
             }
+            let window_open = self.window_open();
             let backlog_sender = self
                 .current
                 .as_ref()
-                .filter(|slot| slot.connected && !self.backlog.is_empty())
+                .filter(|slot| slot.connected && !self.backlog.is_empty() && window_open)
                 .map(|slot| slot.audio.clone());
-            let switch_ready = self.rotating.as_ref().is_some_and(|slot| slot.connected);
+            let window_reopens = (!window_open).then(|| self.last_answer.0 + ANSWER_GRACE);
+            let answer_arrived = self.answer_arrived.clone();
+            let switch_ready = self.current.is_some();
             tokio::select! {
                 biased;
                 Some((slot, event)) = self.lifecycle.recv() => {
@@ -398,7 +482,7 @@ impl Supervisor {
                 permit = async { backlog_sender.as_ref().expect("checked").reserve().await }, if backlog_sender.is_some() => {
                     match permit {
                         Ok(permit) => {
-                            if let Some(chunk) = self.backlog.pop_front() {
+                            if let Some((_, chunk)) = self.backlog.pop_front() {
                                 self.account_buffer(-(chunk.len() as i64));
                                 if let Some(slot) = self.current.as_mut() {
                                     slot.sent += chunk.len() as u64;
@@ -414,7 +498,7 @@ impl Supervisor {
                         Err(_) => tokio::task::yield_now().await,
                     }
                 }
-                chunk = audio.recv(), if !self.closing && self.backlog.len() < BACKLOG_CHUNKS => match chunk {
+                chunk = audio.recv(), if self.takes_audio() => match chunk {
                     Some(chunk) => self.on_chunk(chunk),
                     None => return,
                 },
@@ -428,6 +512,9 @@ impl Supervisor {
                     self.open_rotating();
                 }
                 _ = sleep_until_some(self.switch_deadline), if switch_ready => self.switch(),
+                // The in-flight window may have opened: look again.
+                _ = answer_arrived.notified(), if !window_open => {}
+                _ = sleep_until_some(window_reopens), if !window_open => {}
             }
         }
     }
@@ -443,7 +530,25 @@ impl Supervisor {
         self.next_slot += 1;
         let id = self.next_slot;
         let router = self.router.clone();
-        let callback = Arc::new(move |event| router.on_session_event(id, event));
+        let answered = Arc::new(AtomicU64::new(0));
+        let counted = answered.clone();
+        let arrived = self.answer_arrived.clone();
+        let callback = Arc::new(move |event: SessionEvent| {
+            if let SessionEvent::OutputAudio {
+                samples,
+                sample_rate,
+                channels,
+            } = &event
+            {
+                let frames = samples.len() as u64 / u64::from((*channels).max(1));
+                let at_engine_rate =
+                    frames * u64::from(SAMPLE_RATE) / u64::from((*sample_rate).max(1));
+                counted.fetch_add(at_engine_rate, Ordering::Relaxed);
+                arrived.notify_one();
+            }
+            router.on_session_event(id, event)
+        });
+        self.router.join(id);
         let session = Session::start(
             self.params.session.clone(),
             callback,
@@ -458,18 +563,14 @@ impl Supervisor {
             connected_at: None,
             session_id: String::new(),
             sent: 0,
+            ended_at: 0,
+            answered,
             lifetime: None,
         }
     }
 
     fn open_current(&mut self) {
         let slot = self.start_session();
-        if self.draining.is_some() {
-            // A replaced session is still delivering: this one's output waits for it.
-            self.router.set_next(Some(slot.id));
-        } else {
-            self.router.set_live(Some(slot.id));
-        }
         self.current = Some(slot);
         self.state(ConnectionState::Connecting {
             attempt: self.attempt,
@@ -480,29 +581,46 @@ impl Supervisor {
         let Some(current) = &self.current else { return };
         let session_id = current.session_id.clone();
         let slot = self.start_session();
-        self.router.set_next(Some(slot.id));
         self.rotating = Some(slot);
+        // The old session stops taking audio at half the margin before its expiry, whether or
+        // not the new one is open by then (the audio then waits for it).
+        // (A retry after a failed attempt keeps the first deadline.)
+        self.switch_deadline
+            .get_or_insert(Instant::now() + self.params.rotation_margin / 2);
         self.state(ConnectionState::Rotating { session_id });
     }
 
     /// The rotating session takes the audio from now on; the old one finishes what it has.
     fn switch(&mut self) {
         let Some(next) = self.rotating.take() else {
+            // The next session could not be opened in time: the current one still stops taking
+            // audio before it expires, and a new one is opened the usual way (the audio waits).
+            if let Some(mut old) = self.current.take() {
+                old.session.close();
+                old.ended_at = self.position;
+                self.draining.push(old);
+                self.switch_deadline = None;
+                self.stats.rotations.fetch_add(1, Ordering::Relaxed);
+                self.open_current();
+            }
             return;
         };
         self.switch_deadline = None;
-        if let Some(old) = self.current.take() {
+        if let Some(mut old) = self.current.take() {
             old.session.close();
-            // Output of an earlier drain that never finished is given up on.
-            self.draining = Some(old);
-        } else {
-            self.router.set_live(Some(next.id));
+            old.ended_at = self.position;
+            self.draining.push(old);
         }
         self.stats.rotations.fetch_add(1, Ordering::Relaxed);
-        self.state(ConnectionState::Connected {
-            session_id: next.session_id.clone(),
-            expires_at: None,
-        });
+        if next.connected {
+            self.state(ConnectionState::Connected {
+                session_id: next.session_id.clone(),
+                expires_at: None,
+            });
+        } else {
+            // Not open yet: audio waits in the outage buffer until it is.
+            self.state(ConnectionState::Connecting { attempt: 0 });
+        }
         self.current = Some(next);
     }
 
@@ -511,11 +629,13 @@ impl Supervisor {
         if self.rotating.as_ref().is_some_and(|slot| slot.connected) && is_quiet(&chunk) {
             self.switch();
         }
+        let window_open = self.window_open();
         match &self.current {
             Some(slot) if slot.connected => {
-                if !self.backlog.is_empty() {
+                let position = self.position - chunk.len() as u64;
+                if !self.backlog.is_empty() || !window_open {
                     self.account_buffer(chunk.len() as i64);
-                    self.backlog.push_back(chunk);
+                    self.backlog.push_back((position, chunk));
                     return;
                 }
                 let length = chunk.len() as u64;
@@ -528,16 +648,56 @@ impl Supervisor {
                     }
                     Err(mpsc::error::TrySendError::Full(chunk)) => {
                         self.account_buffer(chunk.len() as i64);
-                        self.backlog.push_back(chunk);
+                        self.backlog.push_back((position, chunk));
                     }
                     Err(mpsc::error::TrySendError::Closed(chunk)) => {
                         // Ending: its lifecycle event is on the way; keep the audio.
-                        self.buffer_outage(self.position - chunk.len() as u64, chunk);
+                        self.buffer_outage(position, chunk);
                     }
                 }
             }
             _ => self.buffer_outage(self.position - chunk.len() as u64, chunk),
         }
+    }
+
+    /// Whether more audio may go to the current session now: always for live input; for input
+    /// that can wait, while less than [`IN_FLIGHT_WINDOW`] is unanswered, or when answers have
+    /// not moved for [`ANSWER_GRACE`] (an engine that waits for a pause).
+    fn window_open(&mut self) -> bool {
+        if !self.lossless.load(Ordering::Relaxed) {
+            return true;
+        }
+        // A replaced session that takes long to finish holds back everything after it: input
+        // that can wait waits too, rather than the held output growing past its bound.
+        if self.router.held_samples() >= MAX_HELD_SAMPLES / 2 {
+            return false;
+        }
+        let Some(slot) = &self.current else {
+            return true;
+        };
+        let answered = slot.answered.load(Ordering::Relaxed);
+        if answered != self.last_answer.1 {
+            self.last_answer = (Instant::now(), answered);
+        }
+        slot.sent.saturating_sub(answered) <= IN_FLIGHT_WINDOW
+            || self.last_answer.0.elapsed() >= ANSWER_GRACE
+    }
+
+    /// Whether to take the next chunk from the element: not when closing, not when a slow
+    /// connection's backlog is full, and for lossless input not when the outage buffer is full
+    /// (the element then waits instead of losing audio).
+    fn takes_audio(&self) -> bool {
+        !self.closing
+            && self.backlog.len() < BACKLOG_CHUNKS
+            && !(self.lossless.load(Ordering::Relaxed)
+                && self.outage_samples() >= self.params.outage_buffer_samples)
+    }
+
+    fn outage_samples(&self) -> u64 {
+        self.outage
+            .iter()
+            .map(|(_, chunk)| chunk.len() as u64)
+            .sum()
     }
 
     fn account_buffer(&self, delta: i64) {
@@ -552,10 +712,21 @@ impl Supervisor {
         }
     }
 
+    /// A session takes audio again: the outage's audio goes first, in input order.
+    fn replay_outage(&mut self) {
+        self.backlog.extend(self.outage.drain(..));
+        self.backlog
+            .make_contiguous()
+            .sort_by_key(|(position, _)| *position);
+    }
+
     /// Keeps audio for a later session, dropping what has become too old to be worth replaying.
     fn buffer_outage(&mut self, position: u64, chunk: Vec<i16>) {
         self.account_buffer(chunk.len() as i64);
         self.outage.push_back((position, chunk));
+        if self.lossless.load(Ordering::Relaxed) {
+            return;
+        }
         let oldest_kept = self
             .position
             .saturating_sub(self.params.outage_buffer_samples);
@@ -591,11 +762,7 @@ impl Supervisor {
                         session_id,
                         expires_at,
                     });
-                    // The outage's audio goes first, in order, then what arrives next.
-                    let replay: Vec<_> = self.outage.drain(..).map(|(_, chunk)| chunk).collect();
-                    for chunk in replay.into_iter().rev() {
-                        self.backlog.push_front(chunk);
-                    }
+                    self.replay_outage();
                     if self.closing && self.backlog.is_empty() {
                         self.current.as_ref().expect("checked").session.close();
                     }
@@ -605,58 +772,58 @@ impl Supervisor {
                     rotating.connected_at = Some(Instant::now());
                     rotating.lifetime = lifetime_samples(expires_at);
                     rotating.session_id = session_id;
-                    let margin = self.params.rotation_margin;
-                    // Wait for a pause, but not past half the margin.
-                    let hard = self
-                        .rotation_time(expires_at)
-                        .map(|at| at + margin / 2)
-                        .unwrap_or_else(|| Instant::now() + margin / 2);
-                    self.switch_deadline = Some(hard.max(Instant::now()));
+                    // Its own rotation; the timer runs only once it has taken over.
                     self.rotate_at = self.rotation_time(expires_at);
                 }
             }
             SessionEvent::Finished => {
-                if is(&self.draining) {
-                    self.draining = None;
-                    self.router.set_live(self.current.as_ref().map(|s| s.id));
+                self.router.finished(slot);
+                if let Some(index) = self.draining.iter().position(|s| s.id == slot) {
+                    self.draining.remove(index);
                 } else if is(&self.current) {
-                    let lived = self.current.take().and_then(|s| s.connected_at);
+                    let lost = self.current.take();
                     if !self.closing {
                         // The service ended the session without being asked: replace it.
                         let err = SessionError::Connection("the service closed the session".into());
-                        self.lost_current(err, lived)?;
+                        self.lost_current(err, lost)?;
                     }
                 } else if is(&self.rotating) {
                     self.rotating = None;
                 }
             }
             SessionEvent::Failed(err) => {
-                let counts = is(&self.current) || is(&self.rotating) || is(&self.draining);
-                if !counts {
+                self.router.finished(slot);
+                let draining = self.draining.iter().position(|s| s.id == slot);
+                if !(is(&self.current) || is(&self.rotating) || draining.is_some()) {
                     return Ok(());
                 }
                 if !err.is_recoverable() {
                     return Err(err);
                 }
-                if is(&self.draining) {
+                if let Some(index) = draining {
+                    let slot = self.draining.remove(index);
                     self.warn(format!("the replaced session ended badly: {err}"));
-                    self.draining = None;
-                    self.router.set_live(self.current.as_ref().map(|s| s.id));
+                    self.router.report(ConnectionEvent::State {
+                        state: ConnectionState::Lost {
+                            session_id: slot.session_id,
+                            reason: err.to_string(),
+                        },
+                        position: slot.ended_at,
+                    });
                 } else if is(&self.rotating) {
                     self.rotating = None;
-                    self.router.set_next(None);
                     self.warn(format!("could not open the next session ({err}); retrying"));
                     self.rotate_at = Some(Instant::now() + self.backoff(1));
                 } else {
-                    let lived = self.current.take().and_then(|s| s.connected_at);
-                    if self.closing {
+                    let lost = self.current.take();
+                    if self.closing && !self.lossless.load(Ordering::Relaxed) {
                         self.warn(format!(
                             "the session ended badly while finishing ({err}); its last translations are lost"
                         ));
                         self.drop_buffers();
                         return Ok(());
                     }
-                    self.lost_current(err, lived)?;
+                    self.lost_current(err, lost)?;
                 }
             }
             _ => {}
@@ -668,28 +835,34 @@ impl Supervisor {
     /// waiting successor takes over, or a new one is opened: at once after an expiry or a close
     /// that ended a session which had worked for a while, else after a back-off. Unsent audio
     /// waits for it. Gives up with `err` after too many failed attempts in a row.
-    fn lost_current(
-        &mut self,
-        err: SessionError,
-        connected_at: Option<Instant>,
-    ) -> Result<(), SessionError> {
+    fn lost_current(&mut self, err: SessionError, lost: Option<Slot>) -> Result<(), SessionError> {
+        let connected_at = lost.as_ref().and_then(|slot| slot.connected_at);
+        let lost_session_id = lost.map(|slot| slot.session_id).unwrap_or_default();
         let reason = err.to_string();
-        for chunk in std::mem::take(&mut self.backlog).into_iter().rev() {
-            let position = self.outage.front().map_or(self.position, |(p, _)| *p);
-            self.outage
-                .push_front((position.saturating_sub(chunk.len() as u64), chunk));
-        }
+        // Unsent audio waits for the next session, in input order.
+        self.outage.extend(std::mem::take(&mut self.backlog));
+        self.outage
+            .make_contiguous()
+            .sort_by_key(|(position, _)| *position);
         if self.rotating.as_ref().is_some_and(|slot| slot.connected) {
             self.warn(format!(
                 "the session ended early ({reason}); the next one takes over"
             ));
+            // What it had not answered is gone; no outage, so no reconnecting.
+            self.router.report(ConnectionEvent::State {
+                state: ConnectionState::Lost {
+                    session_id: lost_session_id.clone(),
+                    reason: reason.clone(),
+                },
+                position: self.position,
+            });
             self.switch();
-            let replay: Vec<_> = self.outage.drain(..).map(|(_, chunk)| chunk).collect();
-            self.backlog.extend(replay);
+            self.replay_outage();
             return Ok(());
         }
-        self.rotating = None;
-        self.router.set_next(None);
+        if let Some(slot) = self.rotating.take() {
+            self.router.finished(slot.id);
+        }
         self.rotate_at = None;
         self.switch_deadline = None;
         // A session that dies as soon as it opens must not make a tight loop.
@@ -751,9 +924,7 @@ impl Supervisor {
         if self.rotating.is_none() && current.sent >= lifetime - margin {
             self.rotate_at = None;
             self.open_rotating();
-        } else if self.rotating.as_ref().is_some_and(|slot| slot.connected)
-            && current.sent >= lifetime - margin / 2
-        {
+        } else if current.sent >= lifetime - margin / 2 {
             self.switch();
         }
     }
@@ -771,11 +942,14 @@ impl Supervisor {
     fn start_close(&mut self) {
         self.closing = true;
         self.rotate_at = None;
-        self.retry_at = None;
+        // Input that can wait keeps its pending reconnection: what is buffered still gets
+        // translated (within the element's end-of-stream time limit).
+        if !self.lossless.load(Ordering::Relaxed) {
+            self.retry_at = None;
+        }
         if let Some(slot) = self.rotating.take() {
             // It had no audio yet: nothing to wait for.
-            drop(slot);
-            self.router.set_next(None);
+            self.router.finished(slot.id);
         }
         match &self.current {
             Some(slot) if slot.connected => {
@@ -785,13 +959,18 @@ impl Supervisor {
             }
             // Still connecting: it closes once connected (after the replay), or fails.
             Some(_) => {}
+            None if self.retry_at.is_some() => {}
             None => self.drop_buffers(),
         }
     }
 
     fn drop_buffers(&mut self) {
         let lost: u64 = self.outage.iter().map(|(_, c)| c.len() as u64).sum::<u64>()
-            + self.backlog.iter().map(|c| c.len() as u64).sum::<u64>();
+            + self
+                .backlog
+                .iter()
+                .map(|(_, c)| c.len() as u64)
+                .sum::<u64>();
         self.outage.clear();
         self.backlog.clear();
         self.stats.buffered_samples.store(0, Ordering::Relaxed);

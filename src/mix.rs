@@ -18,8 +18,8 @@ const FOLLOWER_SAMPLES: f64 = 600.0;
 pub struct MixSettings {
     /// Gain of the original while no translated speech plays (0: translation only).
     pub original_volume: f64,
-    /// Gain of the original while translated speech plays.
-    pub ducked_volume: f64,
+    /// Fraction of the original's gain left while translated speech plays.
+    pub duck_level: f64,
     /// Time to duck, and to come back up, in samples.
     pub attack: u64,
     pub release: u64,
@@ -58,9 +58,7 @@ impl OriginalMix {
 
     /// Whether the original is heard at all: otherwise it need not be kept.
     pub fn uses_original(&self) -> bool {
-        self.settings.original_volume > 0.0
-            || self.settings.ducked_volume > 0.0
-            || self.settings.fallback_original
+        self.settings.original_volume > 0.0 || self.settings.fallback_original
     }
 
     /// The input's next samples, in engine format, in order from position 0.
@@ -113,12 +111,17 @@ impl OriginalMix {
                 let position = start + i as u64;
                 let translated = f64::from(*sample);
                 self.follower = translated.abs().max(self.follower * follower_decay);
-                let target = if self.settings.fallback_original && self.in_outage(position) {
+                // During an outage the original stands in at full level (still ducked under
+                // translation queued from before).
+                let level = if self.settings.fallback_original && self.in_outage(position) {
                     1.0
-                } else if self.follower > SPEECH_THRESHOLD {
-                    self.settings.ducked_volume
                 } else {
                     self.settings.original_volume
+                };
+                let target = if self.follower > SPEECH_THRESHOLD {
+                    level * self.settings.duck_level
+                } else {
+                    level
                 };
                 let rate = if target < self.gain { attack } else { release };
                 self.gain += (target - self.gain) * rate;
@@ -163,7 +166,7 @@ mod tests {
     fn settings() -> MixSettings {
         MixSettings {
             original_volume: 0.8,
-            ducked_volume: 0.2,
+            duck_level: 0.25,
             attack: 1200,
             release: 4800,
             fallback_original: false,
@@ -201,7 +204,7 @@ mod tests {
     fn fallback_plays_the_original_in_full_during_an_outage() {
         let mut mix = OriginalMix::new(MixSettings {
             original_volume: 0.0,
-            ducked_volume: 0.0,
+            duck_level: 0.25,
             attack: 0,
             release: 0,
             fallback_original: true,
@@ -221,7 +224,7 @@ mod tests {
     fn translation_only_keeps_no_original() {
         let mut mix = OriginalMix::new(MixSettings {
             original_volume: 0.0,
-            ducked_volume: 0.0,
+            duck_level: 0.25,
             attack: 0,
             release: 0,
             fallback_original: false,

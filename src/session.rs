@@ -16,8 +16,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self};
 
-/// Chunks the channel holds: 64 × 200 ms ≈ 13 s of audio while the connection is being set up.
-pub const AUDIO_QUEUE_CHUNKS: usize = 64;
+/// Chunks the channel holds: 8 × 200 ms. Small on purpose: what waits here is lost if the
+/// connection drops, while audio waiting in the connection supervisor is replayed.
+pub const AUDIO_QUEUE_CHUNKS: usize = 8;
 /// A network write that takes longer than this means the peer is gone.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest frame accepted from a server: audio deltas are tens of kilobytes, so anything near
@@ -307,16 +308,30 @@ pub async fn connect_url(
     } else {
         tokio_tungstenite::Connector::Plain
     };
-    let connecting = tokio_tungstenite::connect_async_tls_with_config(
-        request,
-        Some(
-            WebSocketConfig::default()
-                .max_message_size(Some(MAX_FRAME_BYTES))
-                .max_frame_size(Some(MAX_FRAME_BYTES)),
-        ),
-        true,
-        Some(connector),
-    );
+    let port = request
+        .uri()
+        .port_u16()
+        .unwrap_or(if request.uri().scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let connecting = async {
+        let stream = open_tcp(&host, port)
+            .await
+            .map_err(tungstenite::Error::Io)?;
+        tokio_tungstenite::client_async_tls_with_config(
+            request,
+            stream,
+            Some(
+                WebSocketConfig::default()
+                    .max_message_size(Some(MAX_FRAME_BYTES))
+                    .max_frame_size(Some(MAX_FRAME_BYTES)),
+            ),
+            Some(connector),
+        )
+        .await
+    };
     match timeout(params.connect_timeout, connecting).await {
         Err(_) => Err(SessionError::Connection(format!(
             "no answer from the server within {} s",
@@ -342,6 +357,37 @@ pub async fn connect_url(
         Ok(Err(err)) => Err(crate::tls::handshake_refusal(&host, &err)
             .unwrap_or_else(|| SessionError::Connection(err.to_string()))),
     }
+}
+
+/// Audio a connection may hold in its socket's send buffer: about 3 s of base64 PCM. The default
+/// (auto-tuned to megabytes) would let input that is faster than real time put minutes of audio
+/// in flight, all lost if the connection drops; live audio needs only 64 kB/s.
+const SEND_BUFFER_BYTES: u32 = 192 * 1024;
+
+/// Connects to the first address of `host` that answers, with a bounded send buffer.
+async fn open_tcp(host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    let mut last_error = None;
+    for address in tokio::net::lookup_host((host.trim_matches(['[', ']']), port)).await? {
+        let socket = if address.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_send_buffer_size(SEND_BUFFER_BYTES)?;
+        match socket.connect(address).await {
+            Ok(stream) => {
+                stream.set_nodelay(true)?;
+                return Ok(stream);
+            }
+            Err(err) => last_error = Some(err),
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{host} has no address"),
+        )
+    }))
 }
 
 #[cfg(test)]

@@ -338,7 +338,9 @@ impl RealtimeTranslate {
                 element.imp().on_connection_event(generation, event);
             }
         });
-        state.connection = Some(Arc::new(Connection::start(params, callback)));
+        let connection = Connection::start(params, callback);
+        connection.set_lossless(state.upstream_live == Some(false));
+        state.connection = Some(Arc::new(connection));
         Ok(())
     }
 
@@ -433,6 +435,11 @@ impl RealtimeTranslate {
                 structure = structure
                     .field("attempt", attempt)
                     .field("delay-ms", delay.as_millis() as u64)
+                    .field("reason", reason);
+            }
+            ConnectionState::Lost { session_id, reason } => {
+                structure = structure
+                    .field("session-id", session_id)
                     .field("reason", reason);
             }
             ConnectionState::Failed { reason } => {
@@ -602,6 +609,9 @@ impl RealtimeTranslate {
             let live = self.upstream_is_live();
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.upstream_live = Some(live);
+                if let Some(connection) = &state.connection {
+                    connection.set_lossless(!live);
+                }
             }
         }
         self.pace(buffer.pts());
@@ -988,7 +998,7 @@ impl RealtimeTranslate {
     fn new_output(&self) -> Output {
         let settings = self.settings.lock().unwrap();
         *self.shared.mix.lock().unwrap() = OriginalMix::new(settings.mix_settings());
-        Output::new(settings.cue_settings())
+        Output::new(settings.cue_settings(), settings.pacing)
     }
 
     /// Posts the `stats` structure on the bus every `stats-interval`, for as long as the stream
@@ -1108,6 +1118,10 @@ impl RealtimeTranslate {
                 "untranslated-seconds",
                 seconds(counter(|s| &s.untranslated_samples)),
             )
+            .field(
+                "translation-held-dropped-seconds",
+                seconds(counter(|s| &s.held_dropped_samples)),
+            )
             .field("audio-queue-buffers", self.shared.audio.len() as u64)
             .field("subtitle-queue-items", self.shared.text.len() as u64)
             .field("output-delay-p50-ms", percentile(0.5))
@@ -1223,7 +1237,10 @@ impl ObjectSubclass for RealtimeTranslate {
                 .build()
         };
         let shared = Arc::new(Shared {
-            output: Mutex::new(Output::new(Settings::default().cue_settings())),
+            output: Mutex::new(Output::new(
+                Settings::default().cue_settings(),
+                Pacing::default(),
+            )),
             mix: Mutex::new(OriginalMix::new(Settings::default().mix_settings())),
             audio: PadQueue::new(AUDIO_QUEUE_ITEMS),
             text: PadQueue::new(TEXT_QUEUE_ITEMS),

@@ -3,12 +3,17 @@
 //! Positions are 24 kHz sample counts from `origin`, the PTS of the first input sample, so the
 //! output shares the input's timeline and never drifts from it by rounding.
 
+use super::Pacing;
 use crate::pad_queue::Item;
 use crate::protocol::translation::SAMPLE_RATE;
 use crate::timeline::{Cue, CueSettings, Emitted, Timeline};
 
-/// Translated speech kept waiting at most: 2 minutes, far beyond any real backlog.
+/// Translated speech kept waiting at most: 2 minutes, far beyond any real backlog in real time.
 const MAX_PENDING_SAMPLES: usize = 120 * SAMPLE_RATE as usize;
+/// With `pacing=none` the input runs ahead of the translation by whatever the connection holds
+/// in flight (queues and socket buffers, minutes of audio), and it all comes back later: keep
+/// up to 20 minutes (55 MB) rather than drop any.
+const MAX_PENDING_SAMPLES_UNPACED: usize = 1200 * SAMPLE_RATE as usize;
 /// Text pads announce silence (GAP) in steps of at least this much, not once per input buffer.
 const MIN_GAP_SAMPLES: u64 = SAMPLE_RATE as u64 / 10;
 /// Longest audio buffer pushed.
@@ -45,9 +50,13 @@ pub struct Output {
 }
 
 impl Output {
-    pub fn new(cues: CueSettings) -> Self {
+    pub fn new(cues: CueSettings, pacing: Pacing) -> Self {
+        let max_pending = match pacing {
+            Pacing::Realtime => MAX_PENDING_SAMPLES,
+            Pacing::None => MAX_PENDING_SAMPLES_UNPACED,
+        };
         Self {
-            timeline: Timeline::new(cues, MAX_PENDING_SAMPLES),
+            timeline: Timeline::new(cues, max_pending),
             origin: None,
             input_end: None,
             text_position: 0,

@@ -175,7 +175,7 @@ impl Settings {
     pub fn mix_settings(&self) -> MixSettings {
         MixSettings {
             original_volume: self.original_volume,
-            ducked_volume: self.original_volume * self.duck_level,
+            duck_level: self.duck_level,
             attack: ms_to_samples(self.duck_attack_ms.into()),
             release: ms_to_samples(self.duck_release_ms.into()),
             fallback_original: self.fallback == Fallback::Original,
