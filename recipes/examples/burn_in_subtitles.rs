@@ -110,14 +110,7 @@ fn main() -> ExitCode {
     };
     match run(&args) {
         Ok(cues) => {
-            for cue in &cues {
-                println!(
-                    "[{:7.2} s → {:7.2} s] {}",
-                    cue.start_ns as f64 / 1e9,
-                    cue.end_ns as f64 / 1e9,
-                    cue.text.replace('\n', " ")
-                );
-            }
+            recipes::cues::print(&cues);
             println!("wrote {}", args.output);
             ExitCode::SUCCESS
         }

@@ -81,3 +81,15 @@ pub fn collect(sink: &gst::Element) -> Result<Arc<Mutex<Vec<TimedCue>>>, String>
     })?;
     Ok(cues)
 }
+
+/// Prints cues one a line with their times, for the recipes' console output.
+pub fn print(cues: &[TimedCue]) {
+    for cue in cues {
+        println!(
+            "[{:7.2} s → {:7.2} s] {}",
+            cue.start_ns as f64 / 1e9,
+            cue.end_ns as f64 / 1e9,
+            cue.text.replace('\n', " ")
+        );
+    }
+}

@@ -160,22 +160,32 @@ pub fn zero_crossing_hz(samples: &[i16]) -> f64 {
     crossings as f64 / 2.0 / (samples.len() as f64 / 24_000.0)
 }
 
-/// Checks that translated speech (the engine's 440 Hz tone) is heard exactly once per cue, when
-/// the cue is shown and for as long, and that nothing else is heard (the original speech is gone).
-/// `cues` are (start, end) in seconds on the same timeline as `audio_start`.
-pub fn assert_tones_match_cues(samples: &[i16], audio_start: f64, cues: &[(f64, f64)], slack: f64) {
+/// The translated speech in decoded 24 kHz audio: the engine's 440 Hz tone, heard `count` times
+/// and nothing else (the original speech must be gone). Returns each tone's (start, end) in
+/// seconds on the audio's timeline (`audio_start` is its first sample's time).
+pub fn translated_speech_spans(samples: &[i16], audio_start: f64, count: usize) -> Vec<(f64, f64)> {
     let spans = audible_spans(samples);
-    assert_eq!(spans.len(), cues.len(), "audible {spans:?}, cues {cues:?}");
-    for (&(start, end), &(cue_start, cue_end)) in spans.iter().zip(cues) {
-        let (start, end) = (audio_start + start, audio_start + end);
+    assert_eq!(spans.len(), count, "audible: {spans:?}");
+    for &(start, end) in &spans {
+        let a = ((start + 0.1) * 24_000.0) as usize;
+        let b = ((end - 0.1) * 24_000.0) as usize;
+        let hz = zero_crossing_hz(&samples[a..b]);
+        assert!((hz - 440.0).abs() < 15.0, "translated tone at {hz:.0} Hz");
+    }
+    spans
+        .iter()
+        .map(|&(start, end)| (audio_start + start, audio_start + end))
+        .collect()
+}
+
+/// Checks that each cue (start, end in seconds) is shown while its translated speech is heard.
+pub fn assert_tones_match_cues(samples: &[i16], audio_start: f64, cues: &[(f64, f64)], slack: f64) {
+    let tones = translated_speech_spans(samples, audio_start, cues.len());
+    for (&(start, end), &(cue_start, cue_end)) in tones.iter().zip(cues) {
         assert!(
             (start - cue_start).abs() < slack && (end - cue_end).abs() < slack,
             "tone {start:.2}–{end:.2} s, cue {cue_start:.2}–{cue_end:.2} s"
         );
-        let a = ((start - audio_start + 0.1) * 24_000.0) as usize;
-        let b = ((end - audio_start - 0.1) * 24_000.0) as usize;
-        let hz = zero_crossing_hz(&samples[a..b]);
-        assert!((hz - 440.0).abs() < 15.0, "translated tone at {hz:.0} Hz");
     }
 }
 
@@ -286,7 +296,7 @@ pub fn frame_at(frames: &[Frame], time: f64) -> &Frame {
 /// Text buffers: `description` must end in `text/x-raw`.
 pub fn decode_text(description: &str) -> Vec<element::Cue> {
     let captured = run(
-        &format!("{description} ! appsink name=text sync=false"),
+        &format!("{description} ! appsink name=text sync=false async=false"),
         Duration::from_secs(60),
     );
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);
