@@ -75,7 +75,7 @@ pub fn pipeline_description(args: &Args) -> String {
     format!(
         "filesrc location=\"{input}\" ! decodebin name=decode \
          decode. ! video/x-raw ! queue ! videoconvert ! textoverlay name=overlay {OVERLAY_PROPERTIES} \
-           ! videoconvert ! x264enc speed-preset={preset} ! h264parse ! queue \
+           ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset={preset} ! h264parse ! queue \
            ! {muxer} name=mux ! filesink location=\"{output}\" \
          decode. ! audio/x-raw ! queue ! audioconvert ! audioresample ! realtimetranslate name=translate \
          translate.src ! audioconvert ! audioresample ! avenc_aac ! aacparse ! queue ! mux. \
