@@ -76,7 +76,8 @@ fn play(pipeline: &gst::Pipeline, bus: &gst::Bus, stop: &Stop) -> Result<(), Str
             gst::MessageView::Error(err) => return Err(error_text(err)),
             gst::MessageView::Warning(w) => {
                 let source = w.src().map(|s| s.name().to_string()).unwrap_or_default();
-                eprintln!("warning from {source}: {}", w.error());
+                let debug = w.debug().map(|d| format!(" ({d})")).unwrap_or_default();
+                eprintln!("warning from {source}: {}{debug}", w.error());
             }
             _ => {}
         }

@@ -49,7 +49,7 @@ fn translation_is_captioned_in_the_video_and_spoken_in_the_sound() {
         let shown = caption.pts.seconds_f64();
         let cleared = shown + caption.duration.seconds_f64();
         assert!(
-            shown >= cue_start - 0.05 && shown <= cue_start + 0.8,
+            shown >= cue_start - 0.05 && shown <= cue_start + 0.6,
             "caption {:?} shown at {shown:.2} s for a cue at {cue_start:.2} s",
             caption.text
         );

@@ -5,7 +5,7 @@
 #[path = "../../../tests/common/mod.rs"]
 mod element;
 
-pub use element::{KEY, rms, run, speech_wav, utterance_server};
+pub use element::{KEY, rms, run, run_pipeline, speech_wav, utterance_server};
 use gst::prelude::*;
 use gstrealtimetranslate::secret::ApiKey;
 use realtimetranslate_server::BackgroundServer;
@@ -45,7 +45,7 @@ pub struct SpeechVideo {
 
 const LEAD: f64 = 0.4;
 const PAUSE: f64 = 2.4;
-const TRAIL: f64 = 2.0;
+const TRAIL: f64 = 3.0;
 
 /// Makes the test video in `dir` as `name` (`.mp4` or `.ts`, from the name).
 pub fn speech_video(dir: &Path, name: &str, fps: u32) -> SpeechVideo {
@@ -277,7 +277,7 @@ pub fn decode_frames(description: &str, overlay_text: Option<&str>) -> Vec<Frame
                 })
                 .build(),
         );
-    let captured = element::run_pipeline(&pipeline, Duration::from_secs(60), |_, _| {});
+    let captured = run_pipeline(&pipeline, Duration::from_secs(60), |_, _| {});
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);
     let frames = std::mem::take(&mut *frames.lock().unwrap());
     assert!(!frames.is_empty());
