@@ -5,6 +5,8 @@
 #[path = "../../../tests/common/mod.rs"]
 mod element;
 
+// Each test binary uses its own subset.
+#[allow(unused_imports)]
 pub use element::{KEY, rms, run, run_pipeline, speech_wav, utterance_server};
 use gst::prelude::*;
 use gstrealtimetranslate::secret::ApiKey;
