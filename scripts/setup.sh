@@ -11,6 +11,8 @@ packages=(
   pocketsphinx pocketsphinx-en-us libpocketsphinx-dev apertium apertium-eng-spa espeak-ng
   # test speech and audio measurements
   flite sox
+  # recipes/: textoverlay, x264enc, avenc_aac/avdec_h264, and the Rust closed-caption plugin's build
+  gstreamer1.0-x gstreamer1.0-plugins-ugly gstreamer1.0-libav libpango1.0-dev libcairo2-dev
 )
 
 missing=()
