@@ -122,6 +122,15 @@ fn speech_sent_over_srt_comes_back_translated_and_captioned() {
         stop.request();
     }
     let cues = relay.join().unwrap().expect("the relay runs without error");
+    // What the relay sent last may still be in flight: hang up once nothing has come for 0.5 s.
+    let size = || std::fs::metadata(&received).map_or(0, |m| m.len());
+    let mut last = (size(), Instant::now());
+    while last.1.elapsed() < Duration::from_millis(500) {
+        std::thread::sleep(Duration::from_millis(50));
+        if size() != last.0 {
+            last = (size(), Instant::now());
+        }
+    }
     hang_up.request();
     viewer.join().unwrap();
     let texts: Vec<String> = cues.iter().map(|c| c.text.clone()).collect();
