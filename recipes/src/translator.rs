@@ -57,7 +57,7 @@ impl TranslateOptions {
     }
 
     /// Sets the options on a `realtimetranslate` element (before it leaves READY).
-    pub fn apply(&self, element: &gst::Element) -> Result<(), String> {
+    pub fn apply(&self, element: &gst::Element) {
         element.set_property_from_str("backend", self.backend());
         if let Some(url) = &self.url {
             element.set_property("url", url);
@@ -69,7 +69,6 @@ impl TranslateOptions {
         if let Some(key) = &self.api_key {
             element.set_property("api-key", key.expose());
         }
-        Ok(())
     }
 
     /// Applies the options to the element called `name` in `bin`.
@@ -77,7 +76,8 @@ impl TranslateOptions {
         let element = bin
             .by_name(name)
             .ok_or_else(|| format!("no element named {name} in the pipeline"))?;
-        self.apply(&element)
+        self.apply(&element);
+        Ok(())
     }
 
     /// The usage line for these options.
