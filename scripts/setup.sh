@@ -14,6 +14,8 @@ packages=(
   # the Socket.IO server the gpttranslator tests run (tests/peers/gpttranslator_server.py):
   # python-socketio 5.7 / python-engineio 4.3 speak Engine.IO v4, Socket.IO v5
   python3 python3-socketio python3-engineio python3-aiohttp
+  # recipes/: textoverlay, x264enc, avenc_aac/avdec_h264, and the Rust closed-caption plugin's build
+  gstreamer1.0-x gstreamer1.0-plugins-ugly gstreamer1.0-libav libpango1.0-dev libcairo2-dev
 )
 
 missing=()

@@ -1,0 +1,165 @@
+//! Recipe: one recording translated into several languages at once. The speech is split with a
+//! `tee`; each language has its own `realtimetranslate` (its own session with the engine, its own
+//! pads) and writes its own translated speech (WAV) and subtitles (SRT and WebVTT).
+//!
+//! ```text
+//! cargo run --release -p realtimetranslate-recipes --example multi_language -- \
+//!     talk.mp4 --languages es,fr,de [--out talk] [--backend local|openai] [--url URL] [--latency MS]
+//! ```
+//! Writes `talk.es.wav`, `talk.es.srt`, `talk.es.vtt`, `talk.fr.wav`, … Each language is a separate
+//! session (billed separately by a cloud service). The offline engine (the default) translates
+//! English into Spanish only; its default languages here are `es,en` (`en`: the English
+//! transcript as subtitles).
+
+use gst::prelude::*;
+use gstrealtimetranslate::subtitle_file::{TimedCue, to_srt, to_webvtt};
+use recipes::cli::{self, Arg};
+use recipes::translator::TranslateOptions;
+use std::process::ExitCode;
+
+const USAGE: &str = "multi_language INPUT --languages es,fr [--out PREFIX] [--backend local|openai] \
+     [--url URL] [--latency MS]";
+
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub input: String,
+    /// Output files are `PREFIX.LANGUAGE.wav` / `.srt` / `.vtt`.
+    pub out: String,
+    pub languages: Vec<String>,
+    /// Shared by every language's translator (`--language` is replaced by `--languages`).
+    pub translate: TranslateOptions,
+}
+
+impl Args {
+    pub fn parse(mut args: cli::Args) -> Result<Self, String> {
+        let mut translate = TranslateOptions::default();
+        let (mut out, mut languages, mut positional) = (None, Vec::new(), Vec::new());
+        while let Some(arg) = args.next_arg() {
+            match arg {
+                Arg::Positional(value) => positional.push(value),
+                Arg::Flag(flag) if flag == "--language" => {
+                    return Err("use --languages (a comma-separated list)".into());
+                }
+                Arg::Flag(flag) if translate.accept(&flag, &mut args)? => {}
+                Arg::Flag(flag) => match flag.as_str() {
+                    "--languages" => {
+                        languages = args
+                            .value(&flag)?
+                            .split(',')
+                            .map(|l| l.trim().to_owned())
+                            .filter(|l| !l.is_empty())
+                            .collect();
+                    }
+                    "--out" => out = Some(args.value(&flag)?),
+                    _ => return Err(cli::unknown(&flag)),
+                },
+            }
+        }
+        let [input] =
+            <[String; 1]>::try_from(positional).map_err(|_| "give one INPUT file".to_owned())?;
+        if languages.is_empty() {
+            let offline = translate.backend() == "local";
+            if !offline {
+                return Err("give the target languages with --languages, e.g. es,fr".into());
+            }
+            languages = vec!["es".into(), "en".into()];
+        }
+        // Codes become element names in the pipeline description: letters and '-' only.
+        if let Some(bad) = languages
+            .iter()
+            .find(|l| !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
+        {
+            return Err(format!("--languages: {bad:?} is not a language code"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = languages.iter().find(|l| !seen.insert(l.as_str())) {
+            return Err(format!("--languages names {twice} twice"));
+        }
+        let out = out.unwrap_or_else(|| {
+            input
+                .rsplit_once('.')
+                .map_or(input.as_str(), |(stem, _)| stem)
+                .to_owned()
+        });
+        Ok(Self {
+            input,
+            out,
+            languages,
+            translate,
+        })
+    }
+
+    pub fn output(&self, language: &str, extension: &str) -> String {
+        format!("{}.{language}.{extension}", self.out)
+    }
+}
+
+/// The pipeline: decoded speech → `tee` → per language: queue → `realtimetranslate` → WAV, and
+/// its subtitle pad → a sink the program reads the cues from.
+pub fn pipeline_description(args: &Args) -> String {
+    let mut description = format!(
+        "filesrc location=\"{}\" ! decodebin ! audio/x-raw ! audioconvert ! audioresample \
+         ! tee name=speech",
+        args.input
+    );
+    for language in &args.languages {
+        description.push_str(&format!(
+            " speech. ! queue ! realtimetranslate name=translate_{language} \
+             translate_{language}.src ! audioconvert ! wavenc ! filesink location=\"{wav}\" \
+             translate_{language}.subtitle_src ! queue ! fakesink name=cues_{language} sync=false",
+            wav = args.output(language, "wav"),
+        ));
+    }
+    description
+}
+
+/// Writes every language's files; returns each language's cues, in the order given.
+pub fn run(args: &Args) -> Result<Vec<(String, Vec<TimedCue>)>, String> {
+    recipes::plugins::register()?;
+    let pipeline = recipes::run::launch(&pipeline_description(args))?;
+    let mut collected = Vec::new();
+    for language in &args.languages {
+        let options = TranslateOptions {
+            language: Some(language.clone()),
+            ..args.translate.clone()
+        };
+        options.apply_to(pipeline.upcast_ref(), &format!("translate_{language}"))?;
+        let sink = pipeline
+            .by_name(&format!("cues_{language}"))
+            .expect("in the description");
+        collected.push((language.clone(), recipes::cues::collect(&sink)?));
+    }
+    recipes::run::run_to_end(&pipeline, &recipes::run::Stop::new())?;
+    let mut results = Vec::new();
+    for (language, cues) in collected {
+        let cues = cues.lock().unwrap().clone();
+        for (extension, text) in [("srt", to_srt(&cues)), ("vtt", to_webvtt(&cues))] {
+            let path = args.output(&language, extension);
+            std::fs::write(&path, text).map_err(|e| format!("cannot write {path}: {e}"))?;
+        }
+        results.push((language, cues));
+    }
+    Ok(results)
+}
+
+fn main() -> ExitCode {
+    let args = match Args::parse(cli::Args::from_env()) {
+        Ok(args) => args,
+        Err(err) => return cli::usage_error("multi_language", USAGE, &err),
+    };
+    match run(&args) {
+        Ok(results) => {
+            for (language, cues) in &results {
+                println!("{language}:");
+                recipes::cues::print(cues);
+                let [wav, srt, vtt] = ["wav", "srt", "vtt"].map(|e| args.output(language, e));
+                println!("wrote {wav}, {srt}, {vtt}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("multi_language: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
