@@ -6,3 +6,4 @@ pub mod gpttranslator;
 pub mod openai_realtime;
 pub mod openai_transcription;
 pub mod openai_translation;
+mod websocket;

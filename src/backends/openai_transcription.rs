@@ -7,10 +7,8 @@
 //! client commits it, so [`TurnCutter`] commits after each pause in the speech. Models that do
 //! not stream send only that final transcript.
 
-use super::openai_realtime::{
-    Frame, InputTranscripts, Keepalive, classify_error, close_normally, frame_text, remote_url,
-    send,
-};
+use super::openai_realtime::{InputTranscripts, classify_error, remote_url, send};
+use super::websocket::{Frame, Keepalive, close_normally, frame_text};
 use crate::protocol::realtime::{
     ClientEvent, DEFAULT_TRANSCRIPTION_MODEL, ServerEvent, TranscriptionSession,
 };

@@ -1,17 +1,15 @@
 //! The dialogue of the OpenAI realtime translation protocol (PROTOCOL.md §1), which the local
 //! engine speaks too.
 
+use super::websocket::{Frame, Keepalive, close_normally, frame_text, send_message};
 use crate::protocol::translation::{ClientEvent, ServerEvent, ServiceError};
-use crate::session::{
-    Control, Link, SEND_TIMEOUT, SessionError, SessionEvent, SessionParams, Socket, connect,
-};
-use futures_util::{SinkExt, StreamExt};
+use crate::session::{Control, Link, SessionError, SessionEvent, SessionParams, Socket, connect};
+use futures_util::StreamExt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Close codes after which a new connection may work (the Python SDK's list).
 const RECOVERABLE_CLOSE_CODES: [u16; 7] = [1001, 1005, 1006, 1011, 1012, 1013, 1015];
@@ -63,17 +61,6 @@ async fn send(socket: &mut Socket, event: &ClientEvent) -> Result<(), SessionErr
     send_message(socket, Message::text(event.to_json())).await
 }
 
-async fn send_message(socket: &mut Socket, message: Message) -> Result<(), SessionError> {
-    match timeout(SEND_TIMEOUT, socket.send(message)).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(SessionError::Connection(err.to_string())),
-        Err(_) => Err(SessionError::Connection(format!(
-            "sending stalled for {} s",
-            SEND_TIMEOUT.as_secs()
-        ))),
-    }
-}
-
 pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), SessionError> {
     let on_event = &*link.on_event.clone();
     let counters = link.counters.clone();
@@ -82,33 +69,22 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
     let mut drain_deadline: Option<Instant> = None;
     let mut control_open = true;
     let mut audio_open = true;
-    // Pings keep NATs open and prove the peer alive: a pong or any frame resets the deadline.
-    let keepalive = params.keepalive_timeout;
-    let mut ping = tokio::time::interval(keepalive / 3);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut silent_until = Instant::now() + keepalive;
+    let mut keepalive = Keepalive::new(params.keepalive_timeout);
     loop {
         let deadline = drain_deadline;
         tokio::select! {
             biased;
             frame = socket.next() => {
-                let frame = match frame {
-                    None => return Err(SessionError::Connection("the connection ended".into())),
-                    Some(Err(err)) => return Err(SessionError::Connection(err.to_string())),
-                    Some(Ok(frame)) => frame,
-                };
-                silent_until = Instant::now() + keepalive;
-                let text = match &frame {
-                    Message::Text(text) => text.as_str().to_owned(),
-                    Message::Binary(bytes) => match std::str::from_utf8(bytes) {
-                        Ok(text) => text.to_owned(),
-                        Err(_) => {
-                            on_event(SessionEvent::Warning("binary frame that is not UTF-8 JSON ignored".into()));
-                            continue;
+                let frame = frame_text(frame)?;
+                keepalive.heard();
+                let text = match frame {
+                    Frame::Text(text) => text,
+                    Frame::Skip(warning) => {
+                        if let Some(warning) = warning {
+                            on_event(SessionEvent::Warning(warning));
                         }
-                    },
-                    Message::Close(close) => return Err(close_error(close.as_ref())),
-                    _ => continue,
+                        continue;
+                    }
                 };
                 match ServerEvent::parse(&text) {
                     Err(err) => on_event(SessionEvent::Warning(err.to_string())),
@@ -131,8 +107,7 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
                         None => on_event(SessionEvent::Warning(format!("service error: {err}"))),
                     },
                     Ok(ServerEvent::Closed) => {
-                        let goodbye = CloseFrame { code: CloseCode::Normal, reason: "".into() };
-                        let _ = timeout(Duration::from_secs(1), socket.close(Some(goodbye))).await;
+                        close_normally(&mut socket).await;
                         return Ok(());
                     }
                 }
@@ -159,15 +134,7 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
                     send(&mut socket, &ClientEvent::Append(chunk)).await?;
                 }
             },
-            _ = ping.tick() => {
-                if Instant::now() >= silent_until {
-                    return Err(SessionError::Connection(format!(
-                        "nothing from the server for {} ms (not even a pong): the connection is dead",
-                        keepalive.as_millis()
-                    )));
-                }
-                send_message(&mut socket, Message::Ping(Vec::new().into())).await?;
-            }
+            _ = keepalive.ticks.tick() => keepalive.tick(&mut socket).await?,
             _ = async { timeout_at(deadline.unwrap_or_else(Instant::now), std::future::pending::<()>()).await }, if deadline.is_some() => {
                 on_event(SessionEvent::Warning(format!(
                     "no session.closed within {} ms of session.close; ending the session",
