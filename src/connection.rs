@@ -942,6 +942,7 @@ impl Supervisor {
     fn start_close(&mut self) {
         self.closing = true;
         self.rotate_at = None;
+        self.switch_deadline = None;
         // Input that can wait keeps its pending reconnection: what is buffered still gets
         // translated (within the element's end-of-stream time limit).
         if !self.lossless.load(Ordering::Relaxed) {
