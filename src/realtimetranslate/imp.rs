@@ -1,10 +1,14 @@
-//! The element: pads, properties, the streaming thread, and the session's callbacks.
+//! The element: pads, properties, the streaming thread, and the connection's callbacks.
 //!
-//! Threads: the sink pad's streaming thread converts and chunks input and advances the output
-//! timeline; the session task (tokio) queues translations into the timeline; each src pad pushes
-//! from its own task. Lock order: `settings` → `state` → `shared.output` → a pad queue's own
-//! lock. All output is queued with `shared.output` held, so the two producers stay in timeline
-//! order; no element lock is held across a push downstream or a wait (clock, queue room, drain).
+//! Threads: the sink pad's streaming thread converts and chunks input, hands full chunks to the
+//! connection (with no lock held) and advances the output timeline; the connection's tasks
+//! (tokio) queue translations into the timeline, in session order; each src pad pushes from its
+//! own task, and `src` mixes the original in as it pushes. Lock order: `settings` → `state` →
+//! `shared.output` → `shared.mix` → a pad queue's own lock; the connection's router lock (held
+//! while it calls back) comes before every element lock, and no element lock is held while
+//! calling into the connection, except `state` for its non-blocking requests. All output is queued with `shared.output` held, so
+//! the two producers stay in timeline order; no element lock is held across a push downstream
+//! or a wait (clock, queue room, connection room, drain).
 
 use super::output::{Output, PadItems, samples_to_time, time_to_samples};
 use super::settings::{self, Settings, language_problem};
