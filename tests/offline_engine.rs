@@ -67,7 +67,7 @@ fn english_speech_becomes_spanish_speech_and_subtitles_after_it_is_spoken() {
         .map(|c| c.text.as_str())
         .collect();
     assert!(
-        heard[0].eq_ignore_ascii_case("the weather today is sunny and warm"),
+        heard[0] == "The weather today is sunny and warm.",
         "{heard:?}"
     );
 

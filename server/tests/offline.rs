@@ -82,7 +82,9 @@ fn run(engine: &mut dyn Engine, input: &[i16], finish: bool) -> Run {
 }
 
 fn words(s: &str) -> Vec<String> {
-    s.split_whitespace().map(|w| w.to_lowercase()).collect()
+    s.split_whitespace()
+        .map(|w| w.trim_end_matches(['.', ',', '?', '!']).to_lowercase())
+        .collect()
 }
 
 /// Word error rate by edit distance.

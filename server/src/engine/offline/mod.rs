@@ -100,6 +100,21 @@ impl EngineFactory for OfflineEngineFactory {
     }
 }
 
+/// An utterance as a caption shows it: capital first letter, closing full stop. The recogniser
+/// has neither, and the stop is what lets a caption end at the utterance rather than wait for a
+/// pause in the text.
+pub fn as_sentence(utterance: &str) -> String {
+    let mut chars = utterance.trim().chars();
+    let Some(first) = chars.next() else {
+        return String::new();
+    };
+    let mut sentence: String = first.to_uppercase().chain(chars).collect();
+    if !sentence.ends_with(['.', '?', '!']) {
+        sentence.push('.');
+    }
+    sentence
+}
+
 /// One session: recogniser of its own, shared translator.
 struct OfflineEngine {
     recognizer: Recognizer,
@@ -113,7 +128,10 @@ struct OfflineEngine {
 impl OfflineEngine {
     fn utterance(&self, english: String, out: &mut Vec<EngineOutput>) {
         let english = capitalise_pronoun(&english);
-        out.push(EngineOutput::InputTranscript(format!("{english} ")));
+        out.push(EngineOutput::InputTranscript(format!(
+            "{} ",
+            as_sentence(&english)
+        )));
         let Some(translator) = &self.translator else {
             return;
         };
@@ -187,5 +205,17 @@ impl Engine for OfflineEngine {
             self.utterance(hyp, &mut out);
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utterances_become_sentences() {
+        assert_eq!(as_sentence("the weather is warm"), "The weather is warm.");
+        assert_eq!(as_sentence(" is it? "), "Is it?");
+        assert_eq!(as_sentence(""), "");
     }
 }
