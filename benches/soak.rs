@@ -186,6 +186,7 @@ struct Outcome {
     stats: gst::Structure,
     rss_early_kb: u64,
     rss_end_kb: u64,
+    peak_rss_kb: u64,
     elapsed: Duration,
 }
 
@@ -291,6 +292,7 @@ fn run(frames: u32, element: &str) -> Outcome {
         .unwrap_or_else(|| gst::Structure::new_empty("none"));
     pipeline.set_state(gst::State::Null).unwrap();
     let rss_end_kb = rss_kb("VmRSS:");
+    let peak_rss_kb = rss_kb("VmHWM:");
     let scanner = std::mem::take(&mut *scanner.lock().unwrap());
     let (output_samples, discontinuities, _) = *output.lock().unwrap();
     let reconnect_positions = std::mem::take(&mut *reconnects.lock().unwrap());
@@ -304,6 +306,7 @@ fn run(frames: u32, element: &str) -> Outcome {
         stats,
         rss_early_kb,
         rss_end_kb,
+        peak_rss_kb,
         elapsed,
     }
 }
@@ -392,9 +395,10 @@ fn report(name: &str, frames: u32, outcome: &Outcome) -> bool {
         );
     }
     println!(
-        "  RSS after 5 %: {} MB, at the end: {} MB",
+        "  RSS after 5 %: {} MB, at the end: {} MB; peak RSS of the process so far: {} MB",
         outcome.rss_early_kb / 1024,
-        outcome.rss_end_kb / 1024
+        outcome.rss_end_kb / 1024,
+        outcome.peak_rss_kb / 1024
     );
     // The output covers the input exactly; only translation still queued at the end runs past it.
     let covers = outcome.output_samples >= outcome.input_samples && outcome.discontinuities == 0;
