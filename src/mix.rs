@@ -25,6 +25,8 @@ pub struct MixSettings {
     pub release: u64,
     /// While disconnected, the original plays at full level instead of silence.
     pub fallback_original: bool,
+    /// No session ever translates (captions-only backend): the fallback applies throughout.
+    pub captions_only: bool,
 }
 
 /// The original's recent samples and the ducking state.
@@ -113,7 +115,9 @@ impl OriginalMix {
                 self.follower = translated.abs().max(self.follower * follower_decay);
                 // During an outage the original stands in at full level (still ducked under
                 // translation queued from before).
-                let level = if self.settings.fallback_original && self.in_outage(position) {
+                let level = if self.settings.fallback_original
+                    && (self.settings.captions_only || self.in_outage(position))
+                {
                     1.0
                 } else {
                     self.settings.original_volume
@@ -170,6 +174,7 @@ mod tests {
             attack: 1200,
             release: 4800,
             fallback_original: false,
+            captions_only: false,
         }
     }
 
@@ -208,6 +213,7 @@ mod tests {
             attack: 0,
             release: 0,
             fallback_original: true,
+            captions_only: false,
         });
         mix.push_original(&vec![1000; 30_000]);
         mix.outage_started(10_000);
@@ -228,6 +234,7 @@ mod tests {
             attack: 0,
             release: 0,
             fallback_original: false,
+            captions_only: false,
         });
         mix.push_original(&vec![1000; 10_000]);
         assert!(mix.original.is_empty());

@@ -296,8 +296,8 @@ fn beta_event_names_are_accepted() {
     );
 }
 
-/// Captions only: the source transcript arrives on `source_subtitle_src`; `src` carries
-/// silence and `subtitle_src` nothing.
+/// Captions only: the source transcript arrives on `source_subtitle_src`; `src` carries the
+/// original (the default `fallback`, tested below) or silence, and `subtitle_src` nothing.
 #[test]
 fn transcription_backend_gives_source_captions_only() {
     init();
@@ -305,7 +305,12 @@ fn transcription_backend_gives_source_captions_only() {
     let (wav, spans) = two_sentences(dir.path());
     let server = utterance_server();
     let captured = run(
-        &pipeline(&wav, "openai-transcription", &realtime_url(&server, ""), ""),
+        &pipeline(
+            &wav,
+            "openai-transcription",
+            &realtime_url(&server, ""),
+            "fallback=silence",
+        ),
         Duration::from_secs(60),
     );
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);
@@ -328,6 +333,30 @@ fn transcription_backend_gives_source_captions_only() {
         );
     }
     assert_eq!(source.matches("utterance").count(), 2, "{source:?}");
+
+    // With the default fallback, `src` passes the original speech through, where it was said.
+    let other_server = utterance_server();
+    let captured = run(
+        &pipeline(
+            &wav,
+            "openai-transcription",
+            &realtime_url(&other_server, ""),
+            "",
+        ),
+        Duration::from_secs(60),
+    );
+    assert!(captured.errors.is_empty(), "{:?}", captured.errors);
+    let regions = audible_regions(&captured.samples());
+    assert!(!regions.is_empty());
+    for (start, end) in &regions {
+        assert!(
+            spans
+                .iter()
+                .any(|(from, to)| *start >= from - 0.1 && *end <= to + 0.1),
+            "original audio at {start:.2}–{end:.2} s, speech at {spans:?}"
+        );
+    }
+    assert!(captured.cues.is_empty(), "{:?}", captured.cues);
 
     let session = only_session(&server);
     assert_eq!(session.path_and_query, "/v1/realtime?intent=transcription");

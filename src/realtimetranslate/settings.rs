@@ -179,6 +179,7 @@ impl Settings {
             attack: ms_to_samples(self.duck_attack_ms.into()),
             release: ms_to_samples(self.duck_release_ms.into()),
             fallback_original: self.fallback == Fallback::Original,
+            captions_only: self.backend == Backend::OpenaiTranscription,
         }
     }
 
