@@ -52,7 +52,8 @@ impl Refusal {
     }
 }
 
-fn refuse(status: StatusCode, code: &str, message: &str) -> Refusal {
+/// An `invalid_request_error` refusal.
+pub(crate) fn refuse(status: StatusCode, code: &str, message: &str) -> Refusal {
     Refusal {
         status,
         error_type: "invalid_request_error",
@@ -89,10 +90,45 @@ fn injected_refusal(faults: &Faults, shared: &Shared) -> Option<Refusal> {
     })
 }
 
-fn header_str(req: &Request, name: &str) -> Option<String> {
+pub(crate) fn header_str(req: &Request, name: &str) -> Option<String> {
     req.headers()
         .get(name)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+/// Checks the bearer key when the server requires one, with the service's messages; returns the
+/// `Authorization` header as sent.
+pub(crate) fn check_bearer(
+    req: &Request,
+    required_key: Option<&str>,
+) -> Result<Option<String>, Refusal> {
+    let authorization = header_str(req, "authorization");
+    if let Some(key) = required_key {
+        let ok = authorization
+            .as_deref()
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .is_some_and(|k| k == key);
+        if !ok {
+            let msg = if authorization.is_none() {
+                "You didn't provide an API key. You need to provide your API key in an \
+                 Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+            } else {
+                "Incorrect API key provided."
+            };
+            return Err(refuse(StatusCode::UNAUTHORIZED, "invalid_api_key", msg));
+        }
+    }
+    Ok(authorization)
+}
+
+/// The query's `name=value` pairs, in order (a bare `name` has an empty value).
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(&str, &str)> {
+    query
+        .unwrap_or("")
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.split_once('=').unwrap_or((p, "")))
+        .collect()
 }
 
 /// Accepts or refuses an upgrade request. Faults are checked before the API key so that an injected
@@ -113,29 +149,8 @@ pub(crate) fn check(req: &Request, shared: &Shared) -> Result<Accepted, Refusal>
     if let Some(refusal) = injected_refusal(&faults, shared) {
         return Err(refusal);
     }
-    let authorization = header_str(req, "authorization");
-    if let Some(key) = shared.config.required_api_key.as_deref() {
-        let ok = authorization
-            .as_deref()
-            .and_then(|a| a.strip_prefix("Bearer "))
-            .is_some_and(|k| k == key);
-        if !ok {
-            let msg = if authorization.is_none() {
-                "You didn't provide an API key. You need to provide your API key in an \
-                 Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            } else {
-                "Incorrect API key provided."
-            };
-            return Err(refuse(StatusCode::UNAUTHORIZED, "invalid_api_key", msg));
-        }
-    }
-    let params: Vec<(&str, &str)> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .collect();
+    let authorization = check_bearer(req, shared.config.required_api_key.as_deref())?;
+    let params = query_pairs(uri.query());
     if params.iter().any(|(k, _)| *k == "intent") {
         return Err(refuse(
             StatusCode::BAD_REQUEST,

@@ -1,8 +1,9 @@
 //! HTTP upgrade checks of `/v1/realtime`: the API key, and the query that picks the session kind
 //! (`?model=…` a conversation, `?intent=transcription` a transcription session).
 
+use crate::handshake::{self, check_bearer, header_str, query_pairs};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
-use tokio_tungstenite::tungstenite::http::{StatusCode, header};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 
 /// The path of the Realtime API.
 pub const PATH: &str = "/v1/realtime";
@@ -39,23 +40,9 @@ pub(crate) struct Accepted {
     pub safety_identifier: Option<String>,
 }
 
+/// A refusal as the HTTP response.
 fn refuse(status: StatusCode, code: &str, message: &str) -> ErrorResponse {
-    let body = serde_json::json!({
-        "error": { "type": "invalid_request_error", "code": code, "message": message, "param": null }
-    });
-    let mut resp = ErrorResponse::new(Some(body.to_string()));
-    *resp.status_mut() = status;
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
-    resp
-}
-
-fn header_str(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get(name)
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    handshake::refuse(status, code, message).response()
 }
 
 /// `Ok(None)` when the request is not for `/v1/realtime` (another endpoint handles it).
@@ -69,29 +56,8 @@ pub(crate) fn check(
     if uri.path() != PATH {
         return Ok(None);
     }
-    let authorization = header_str(req, "authorization");
-    if let Some(key) = required_key {
-        let ok = authorization
-            .as_deref()
-            .and_then(|a| a.strip_prefix("Bearer "))
-            .is_some_and(|k| k == key);
-        if !ok {
-            let msg = if authorization.is_none() {
-                "You didn't provide an API key. You need to provide your API key in an \
-                 Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
-            } else {
-                "Incorrect API key provided."
-            };
-            return Err(refuse(StatusCode::UNAUTHORIZED, "invalid_api_key", msg));
-        }
-    }
-    let params: Vec<(&str, &str)> = uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.split_once('=').unwrap_or((p, "")))
-        .collect();
+    let authorization = check_bearer(req, required_key).map_err(|r| r.response())?;
+    let params = query_pairs(uri.query());
     let get = |name: &str| params.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let event_names = match get("test_event_names") {
         None | Some("ga") => EventNames::Ga,
