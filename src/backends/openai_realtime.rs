@@ -14,7 +14,7 @@
 //! (or the drain time runs out), then closes the socket.
 
 use super::openai_translation::error_event_outcome;
-use super::websocket::{Frame, Keepalive, close_normally, frame_text, send_message};
+use super::websocket::{Keepalive, close_normally, send_message};
 use crate::protocol::realtime::{
     ClientEvent, InterpreterSession, ServerEvent, interpreter_instructions,
 };
@@ -211,17 +211,9 @@ pub async fn converse(
         tokio::select! {
             biased;
             frame = socket.next() => {
-                let text = match frame_text(frame)? {
-                    Frame::Text(text) => text,
-                    Frame::Skip(warning) => {
-                        keepalive.heard();
-                        if let Some(warning) = warning {
-                            on_event(SessionEvent::Warning(warning));
-                        }
-                        continue;
-                    }
+                let Some(text) = keepalive.received(frame, on_event)? else {
+                    continue;
                 };
-                keepalive.heard();
                 match ServerEvent::parse(&text) {
                     Err(err) => on_event(SessionEvent::Warning(err.to_string())),
                     Ok(ServerEvent::Created(info)) => on_event(SessionEvent::Connected {

@@ -8,7 +8,7 @@
 //! not stream send only that final transcript.
 
 use super::openai_realtime::{InputTranscripts, classify_error, remote_url, send};
-use super::websocket::{Frame, Keepalive, close_normally, frame_text};
+use super::websocket::{Keepalive, close_normally};
 use crate::protocol::realtime::{
     ClientEvent, DEFAULT_TRANSCRIPTION_MODEL, ServerEvent, TranscriptionSession,
 };
@@ -163,17 +163,9 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
         tokio::select! {
             biased;
             frame = socket.next() => {
-                let text = match frame_text(frame)? {
-                    Frame::Text(text) => text,
-                    Frame::Skip(warning) => {
-                        keepalive.heard();
-                        if let Some(warning) = warning {
-                            on_event(SessionEvent::Warning(warning));
-                        }
-                        continue;
-                    }
+                let Some(text) = keepalive.received(frame, on_event)? else {
+                    continue;
                 };
-                keepalive.heard();
                 match ServerEvent::parse(&text) {
                     Err(err) => on_event(SessionEvent::Warning(err.to_string())),
                     Ok(ServerEvent::Created(info)) => on_event(SessionEvent::Connected {

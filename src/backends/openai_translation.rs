@@ -1,7 +1,7 @@
 //! The dialogue of the OpenAI realtime translation protocol (PROTOCOL.md §1), which the local
 //! engine speaks too.
 
-use super::websocket::{Frame, Keepalive, close_normally, frame_text, send_message};
+use super::websocket::{Keepalive, close_normally, send_message};
 use crate::protocol::translation::{ClientEvent, ServerEvent, ServiceError};
 use crate::session::{Control, Link, SessionError, SessionEvent, SessionParams, Socket, connect};
 use futures_util::StreamExt;
@@ -75,16 +75,8 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
         tokio::select! {
             biased;
             frame = socket.next() => {
-                let frame = frame_text(frame)?;
-                keepalive.heard();
-                let text = match frame {
-                    Frame::Text(text) => text,
-                    Frame::Skip(warning) => {
-                        if let Some(warning) = warning {
-                            on_event(SessionEvent::Warning(warning));
-                        }
-                        continue;
-                    }
+                let Some(text) = keepalive.received(frame, on_event)? else {
+                    continue;
                 };
                 match ServerEvent::parse(&text) {
                     Err(err) => on_event(SessionEvent::Warning(err.to_string())),

@@ -2,7 +2,7 @@
 //! that notices a dead peer, and a polite close.
 
 use super::openai_translation::close_error;
-use crate::session::{SEND_TIMEOUT, SessionError, Socket};
+use crate::session::{SEND_TIMEOUT, SessionError, SessionEvent, Socket};
 use futures_util::SinkExt;
 use std::time::Duration;
 use tokio::time::{Instant, Interval, MissedTickBehavior, timeout};
@@ -34,27 +34,27 @@ pub(super) async fn close_normally(socket: &mut Socket) {
     let _ = timeout(Duration::from_secs(1), socket.close(Some(goodbye))).await;
 }
 
-/// What one received frame holds.
-pub(super) enum Frame {
-    Text(String),
-    /// Ping, pong, or a frame to warn about and skip.
-    Skip(Option<String>),
-}
-
-/// Turns a received frame into text, or the error that ends the session.
-pub(super) fn frame_text(
+/// Turns a received frame into text, or the error that ends the session; `Ok(None)` for a frame
+/// to skip (ping, pong, or one to warn about: the warning is reported).
+fn frame_text(
     frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
-) -> Result<Frame, SessionError> {
+    on_event: &(dyn Fn(SessionEvent) + Send + Sync),
+) -> Result<Option<String>, SessionError> {
     match frame {
         None => Err(SessionError::Connection("the connection ended".into())),
         Some(Err(err)) => Err(SessionError::Connection(err.to_string())),
-        Some(Ok(Message::Text(text))) => Ok(Frame::Text(text.as_str().to_owned())),
-        Some(Ok(Message::Binary(bytes))) => Ok(match std::str::from_utf8(&bytes) {
-            Ok(text) => Frame::Text(text.to_owned()),
-            Err(_) => Frame::Skip(Some("binary frame that is not UTF-8 JSON ignored".into())),
-        }),
+        Some(Ok(Message::Text(text))) => Ok(Some(text.as_str().to_owned())),
+        Some(Ok(Message::Binary(bytes))) => match std::str::from_utf8(&bytes) {
+            Ok(text) => Ok(Some(text.to_owned())),
+            Err(_) => {
+                on_event(SessionEvent::Warning(
+                    "binary frame that is not UTF-8 JSON ignored".into(),
+                ));
+                Ok(None)
+            }
+        },
         Some(Ok(Message::Close(close))) => Err(close_error(close.as_ref())),
-        Some(Ok(_)) => Ok(Frame::Skip(None)),
+        Some(Ok(_)) => Ok(None),
     }
 }
 
@@ -76,8 +76,19 @@ impl Keepalive {
         }
     }
 
-    pub(super) fn heard(&mut self) {
+    fn heard(&mut self) {
         self.silent_until = Instant::now() + self.timeout;
+    }
+
+    /// A frame from the peer, which proves it alive, as text (see [`frame_text`]).
+    pub(super) fn received(
+        &mut self,
+        frame: Option<Result<Message, tokio_tungstenite::tungstenite::Error>>,
+        on_event: &(dyn Fn(SessionEvent) + Send + Sync),
+    ) -> Result<Option<String>, SessionError> {
+        let text = frame_text(frame, on_event)?;
+        self.heard();
+        Ok(text)
     }
 
     /// On each tick: a ping, or the error when the peer has been silent too long.
