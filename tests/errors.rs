@@ -107,15 +107,12 @@ fn invalid_language_while_playing_is_refused_with_a_warning() {
         .unwrap()
         .downcast::<gst::Pipeline>()
         .unwrap();
-    let mut set = false;
-    let captured = run_pipeline(&pipeline, Duration::from_secs(2), |pipeline, elapsed| {
-        if elapsed > Duration::from_millis(500) && !std::mem::replace(&mut set, true) {
-            pipeline
-                .by_name("t")
-                .unwrap()
-                .set_property("target-language", "klingon");
-        }
-    });
+    let captured = run_changing_language(
+        &pipeline,
+        Duration::from_secs(2),
+        Duration::from_millis(500),
+        "klingon",
+    );
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);
     assert!(
         captured

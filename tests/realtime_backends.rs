@@ -456,15 +456,12 @@ fn target_language_change_gives_the_interpreter_new_instructions() {
     .unwrap()
     .downcast::<gst::Pipeline>()
     .unwrap();
-    let mut changed = false;
-    let captured = run_pipeline(&pipeline, Duration::from_secs(2), |pipeline, elapsed| {
-        if elapsed > Duration::from_millis(800) && !std::mem::replace(&mut changed, true) {
-            pipeline
-                .by_name("t")
-                .unwrap()
-                .set_property("target-language", "fr");
-        }
-    });
+    let captured = run_changing_language(
+        &pipeline,
+        Duration::from_secs(2),
+        Duration::from_millis(800),
+        "fr",
+    );
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);
     let session = &server.records().sessions()[0];
     let instructions: Vec<&str> = session

@@ -275,15 +275,12 @@ fn target_language_change_while_playing_updates_the_session() {
             },
         );
     }
-    let mut changed = false;
-    let captured = run_pipeline(&pipeline, Duration::from_secs(3), |pipeline, elapsed| {
-        if elapsed > Duration::from_secs(1) && !std::mem::replace(&mut changed, true) {
-            pipeline
-                .by_name("t")
-                .unwrap()
-                .set_property("target-language", "fr");
-        }
-    });
+    let captured = run_changing_language(
+        &pipeline,
+        Duration::from_secs(3),
+        Duration::from_secs(1),
+        "fr",
+    );
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);
     let session = &server.records().sessions()[0];
     let languages: Vec<String> = session

@@ -250,6 +250,25 @@ pub fn run_pipeline(
     captured
 }
 
+/// Like [`run_pipeline`], setting the `target-language` of the element named `t` to `language`
+/// once `after` has passed (a change while playing).
+pub fn run_changing_language(
+    pipeline: &gst::Pipeline,
+    timeout: Duration,
+    after: Duration,
+    language: &str,
+) -> Captured {
+    let mut changed = false;
+    run_pipeline(pipeline, timeout, |pipeline, elapsed| {
+        if elapsed > after && !std::mem::replace(&mut changed, true) {
+            pipeline
+                .by_name("t")
+                .unwrap()
+                .set_property("target-language", language);
+        }
+    })
+}
+
 /// RMS of a slice of samples.
 pub fn rms(samples: &[i16]) -> f64 {
     if samples.is_empty() {
