@@ -123,7 +123,8 @@ pub struct ConnectionStats {
     /// Input samples no session will translate (outage longer than the buffer, or the stream
     /// ended while disconnected).
     pub untranslated_samples: AtomicU64,
-    /// Output of a taking-over session dropped because its predecessor never finished.
+    /// Translated audio dropped: held too long behind a session that did not finish, or sent by
+    /// a session no longer part of the stream.
     pub held_dropped_samples: AtomicU64,
 }
 
