@@ -147,7 +147,8 @@ fn an_unannounced_expiry_is_replaced_at_once() {
 #[test]
 fn rate_limited_start_backs_off_plays_the_original_and_translates_the_buffered_audio() {
     let server = utterance_server();
-    let durations = [600, 700, 800];
+    // The three back-offs take up to 3.5 s: the last burst (5.4 s) comes well after them.
+    let durations = [600, 700, 800, 900];
     let run = translate(&server, "fault_rate_limit_first=3", &durations, "");
     let captured = &run.captured;
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);
@@ -181,7 +182,7 @@ fn rate_limited_start_backs_off_plays_the_original_and_translates_the_buffered_a
         "original during the outage: {level:.0}"
     );
     // Once connected, the original is gone again (translation only).
-    let last = burst_start(&durations, 2);
+    let last = burst_start(&durations, 3);
     let level = tone_amplitude(
         &samples[((last + 0.1) * 24_000.0) as usize..((last + 0.5) * 24_000.0) as usize],
         1000.0,
