@@ -523,11 +523,12 @@ fn connection_errors_never_contain_the_key() {
                 .unwrap_or_default()
                 .to_owned();
             let body = format!("forbidden: {line}");
-            let _ = write!(
-                stream,
+            // One write, so the body travels with the headers (the client reads only those).
+            let response = format!(
                 "HTTP/1.1 403 Forbidden\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
                 body.len()
             );
+            let _ = stream.write_all(response.as_bytes());
         }
     });
     let (_session, recorder) = Recorder::start(&format!("ws://127.0.0.1:{port}"), GT_KEY);
