@@ -38,6 +38,8 @@ const IN_FLIGHT_WINDOW: u64 = 5 * SAMPLE_RATE as u64;
 /// An engine that answers only after a pause (turn-based) may keep silent longer than the window
 /// lasts: with no answer for this long, audio flows again regardless.
 const ANSWER_GRACE: Duration = Duration::from_secs(2);
+/// A session's start position before it has had any audio.
+const NOT_STARTED: u64 = u64::MAX;
 /// A 200 ms chunk quieter than this (RMS) is a pause: a good moment to switch sessions.
 const QUIET_RMS: f64 = 200.0;
 
@@ -378,6 +380,8 @@ struct Slot {
     session_id: String,
     /// Samples of audio given to it.
     sent: u64,
+    /// Input position of the first audio given to it ([`NOT_STARTED`] until then).
+    start: Arc<AtomicU64>,
     /// Input position where it stopped taking audio (once replaced).
     ended_at: u64,
     /// Samples of translated audio it sent back (counted by its callback).
@@ -386,6 +390,16 @@ struct Slot {
     /// count session time in audio, which runs ahead of the clock when input is faster than
     /// real time, so rotation also happens when this much audio has been sent, less the margin.
     lifetime: Option<u64>,
+}
+
+impl Slot {
+    /// The session took `length` samples of input from `position` on.
+    fn took(&mut self, position: u64, length: u64) {
+        if self.sent == 0 {
+            self.start.store(position, Ordering::Relaxed);
+        }
+        self.sent += length;
+    }
 }
 
 struct Supervisor {
@@ -483,10 +497,10 @@ impl Supervisor {
                 permit = async { backlog_sender.as_ref().expect("checked").reserve().await }, if backlog_sender.is_some() => {
                     match permit {
                         Ok(permit) => {
-                            if let Some((_, chunk)) = self.backlog.pop_front() {
+                            if let Some((position, chunk)) = self.backlog.pop_front() {
                                 self.account_buffer(-(chunk.len() as i64));
                                 if let Some(slot) = self.current.as_mut() {
-                                    slot.sent += chunk.len() as u64;
+                                    slot.took(position, chunk.len() as u64);
                                 }
                                 permit.send(chunk);
                                 self.rotate_by_audio();
@@ -534,7 +548,17 @@ impl Supervisor {
         let answered = Arc::new(AtomicU64::new(0));
         let counted = answered.clone();
         let arrived = self.answer_arrived.clone();
-        let callback = Arc::new(move |event: SessionEvent| {
+        let start = Arc::new(AtomicU64::new(NOT_STARTED));
+        let started_at = start.clone();
+        let callback = Arc::new(move |mut event: SessionEvent| {
+            if let SessionEvent::Progress { input_samples } = &mut event {
+                // Session-relative → stream position; before any audio it means nothing.
+                let start = started_at.load(Ordering::Relaxed);
+                if start == NOT_STARTED {
+                    return;
+                }
+                *input_samples += start;
+            }
             if let SessionEvent::OutputAudio {
                 samples,
                 sample_rate,
@@ -564,6 +588,7 @@ impl Supervisor {
             connected_at: None,
             session_id: String::new(),
             sent: 0,
+            start,
             ended_at: 0,
             answered,
             lifetime: None,
@@ -643,7 +668,7 @@ impl Supervisor {
                 match slot.audio.try_send(chunk) {
                     Ok(()) => {
                         if let Some(slot) = self.current.as_mut() {
-                            slot.sent += length;
+                            slot.took(position, length);
                         }
                         self.rotate_by_audio();
                     }

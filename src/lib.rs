@@ -7,11 +7,14 @@
 use gst::glib;
 
 pub mod backends;
+pub mod captions;
 pub mod connection;
 pub mod convert;
 pub mod local_engine;
 pub mod mix;
+pub mod onsets;
 pub mod pad_queue;
+pub mod placement;
 pub mod protocol;
 pub mod realtimetranslate;
 pub mod runtime;

@@ -134,6 +134,12 @@ pub enum SessionEvent {
         session_id: String,
         expires_at: Option<i64>,
     },
+    /// The engine had heard this many samples of the input (of this session, from its first
+    /// chunk; the connection turns it into a stream position) when it produced the output
+    /// events that follow.
+    Progress {
+        input_samples: u64,
+    },
     InputTranscript(String),
     OutputTranscript(String),
     /// Translated speech as the server sent it.

@@ -1,41 +1,28 @@
-//! Where translated speech and subtitle cues land on the output timeline.
+//! Where translated speech and text land on the output timeline.
 //!
-//! Positions are sample counts at 24 kHz from the first input sample. The element advances the
-//! write head as input arrives (input end − latency); translated audio waits in a queue and is
-//! written at the write head, so it is heard as soon as possible after it arrives, never dropped and
-//! never overlapping earlier translation. Where nothing is queued the output is silence.
+//! Positions are sample counts at 24 kHz from the first input sample. The element moves the
+//! write head as time allows (see `output.rs`); everything before it is out. Translated speech
+//! arrives in *segments* (a burst of speech and its text answering one stretch of source
+//! speech). A new segment is anchored by [`Placement`]: at or after the source speech it
+//! answers, never before what is already written or queued. Within a segment, audio follows on
+//! contiguously. Where nothing is queued the output is silence.
 //!
-//! The protocol has no end-of-utterance event, so cues are cut here: at a sentence end once its
-//! speech has played, when a cue would grow past its size, or after an idle time.
+//! A new segment begins when the engine's progress has moved on by more than [`SEGMENT_GAP`]
+//! since the segment's last output, or after a silent chunk (engines send digital silence
+//! between utterances). Silent chunks are never queued: they only say "nothing here", and
+//! skipping them is how a backlog after an outage shrinks again.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use crate::captions::{Cue, CueSettings, TextTrack};
+use crate::placement::Placement;
+use crate::protocol::translation::SAMPLE_RATE;
+
 /// Samples no louder than this are digital silence.
 const SILENCE_PEAK: u16 = 8;
-
-/// How subtitle cues are cut and shown; positions in samples.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CueSettings {
-    /// Characters per line; lines are wrapped at spaces.
-    pub line_chars: usize,
-    /// Lines per cue.
-    pub max_lines: usize,
-    /// A cue with no new text and no speech left for this long is closed.
-    pub idle: u64,
-    /// Shortest time a cue stays on screen.
-    pub min_duration: u64,
-    /// After a sentence end, how long to wait for the speech that goes with the text.
-    pub sentence_grace: u64,
-}
-
-/// A finished subtitle cue, `[start, end)` in samples, text wrapped into lines.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Cue {
-    pub start: u64,
-    pub end: u64,
-    pub text: String,
-}
+/// Engine progress between two outputs beyond which the second starts a new segment.
+pub const SEGMENT_GAP: u64 = 600 * SAMPLE_RATE as u64 / 1000;
 
 /// What one advance of the write head produced.
 #[derive(Debug, Default)]
@@ -46,16 +33,134 @@ pub struct Emitted {
     pub audio: Vec<i16>,
     /// Arrival times of translated chunks whose first sample is in `audio`.
     pub arrivals: Vec<Instant>,
-    /// Translated-text cues that closed.
+    /// Translated text ready to go out.
     pub cues: Vec<Cue>,
-    /// Source-text cues that closed.
+    /// Source text ready to go out.
     pub source_cues: Vec<Cue>,
+}
+
+/// One answered stretch of source speech: the figures of the ear-voice span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Utterance {
+    /// Where the source speech began.
+    pub source_onset: u64,
+    /// Where its translated speech begins (none: text only).
+    pub speech: Option<u64>,
+    /// Where its first caption is (none: speech only).
+    pub caption: Option<u64>,
+}
+
+#[derive(Debug)]
+struct Segment {
+    start: u64,
+    /// Engine progress at its latest output.
+    progress: u64,
+    source_onset: Option<u64>,
+    speech: Option<u64>,
+    caption: Option<u64>,
+    /// Where its latest audio chunk starts: text arriving now belongs about there.
+    latest_audio: u64,
+    reported: bool,
+}
+
+impl Segment {
+    /// The ear-voice record, once both speech and caption are known (or `force`, at its end).
+    fn utterance(&mut self, force: bool) -> Option<Utterance> {
+        let source_onset = self.source_onset?;
+        let complete = self.speech.is_some() && self.caption.is_some();
+        if self.reported || !(complete || force) || (self.speech.is_none() && self.caption.is_none())
+        {
+            return None;
+        }
+        self.reported = true;
+        Some(Utterance {
+            source_onset,
+            speech: self.speech,
+            caption: self.caption,
+        })
+    }
+}
+
+/// The segments of one kind of output (translated speech and text, or the source text).
+#[derive(Debug)]
+struct Track {
+    placement: Placement,
+    segment: Option<Segment>,
+    /// A silent chunk came since the last output: the next one starts a segment.
+    after_silence: bool,
+    text: TextTrack,
+}
+
+impl Track {
+    fn new(cues: CueSettings) -> Self {
+        Self {
+            placement: Placement::default(),
+            segment: None,
+            after_silence: false,
+            text: TextTrack::new(cues),
+        }
+    }
+
+    /// The current segment for an output at engine progress `progress`; a new one starts at or
+    /// after `floor`. Returns whether it is new, and what the old one leaves behind.
+    fn segment(
+        &mut self,
+        progress: u64,
+        floor: u64,
+        ended: &mut Vec<Cue>,
+        utterances: &mut Vec<Utterance>,
+    ) -> bool {
+        if let Some(segment) = &mut self.segment
+            && !self.after_silence
+            && progress <= segment.progress + SEGMENT_GAP
+        {
+            segment.progress = segment.progress.max(progress);
+            return false;
+        }
+        self.end_segment(ended, utterances);
+        let anchor = self.placement.anchor(progress);
+        let start = anchor.at.max(floor);
+        self.segment = Some(Segment {
+            start,
+            progress,
+            source_onset: anchor.source_onset,
+            speech: None,
+            caption: None,
+            latest_audio: start,
+            reported: false,
+        });
+        self.after_silence = false;
+        true
+    }
+
+    fn end_segment(&mut self, ended: &mut Vec<Cue>, utterances: &mut Vec<Utterance>) {
+        if let Some(mut segment) = self.segment.take() {
+            utterances.extend(segment.utterance(true));
+            ended.extend(self.text.segment_ended());
+        }
+    }
+
+    /// Text of the current segment, heard from `at`.
+    fn text(&mut self, delta: &str, at: u64, written: u64, utterances: &mut Vec<Utterance>) -> Vec<Cue> {
+        let cues = self.text.push(delta, at, written);
+        if let Some(segment) = &mut self.segment {
+            if segment.caption.is_none()
+                && let Some(first) = cues.first()
+            {
+                segment.caption = Some(first.start);
+            }
+            utterances.extend(segment.utterance(false));
+        }
+        cues
+    }
 }
 
 /// The output timeline of one stream.
 #[derive(Debug)]
 pub struct Timeline {
     written: u64,
+    /// Output from the write head on: translated speech, and silence before a segment placed
+    /// later than the speech queued so far.
     pending: VecDeque<i16>,
     max_pending: usize,
     /// Samples ever queued / ever written out of the queue, to match arrivals with output.
@@ -64,12 +169,13 @@ pub struct Timeline {
     arrivals: VecDeque<(u64, Instant)>,
     dropped: u64,
     silence_skipped: u64,
-    translated: CueBuilder,
-    source: CueBuilder,
+    translated: Track,
+    source: Track,
+    utterances: Vec<Utterance>,
 }
 
 impl Timeline {
-    /// `max_pending`: most translated samples kept waiting; older ones are dropped past it.
+    /// `max_pending`: most output kept waiting; older translation is dropped past it.
     pub fn new(cue_settings: CueSettings, max_pending: usize) -> Self {
         Self {
             written: 0,
@@ -80,8 +186,9 @@ impl Timeline {
             arrivals: VecDeque::new(),
             dropped: 0,
             silence_skipped: 0,
-            translated: CueBuilder::new(cue_settings.clone()),
-            source: CueBuilder::new(cue_settings),
+            translated: Track::new(cue_settings.clone()),
+            source: Track::new(cue_settings),
+            utterances: Vec::new(),
         }
     }
 
@@ -90,12 +197,12 @@ impl Timeline {
         self.written
     }
 
-    /// Where the speech queued so far ends.
+    /// Where the output queued so far ends.
     pub fn speech_end(&self) -> u64 {
         self.written + self.pending.len() as u64
     }
 
-    /// Translated samples waiting for the write head.
+    /// Output samples waiting for the write head.
     pub fn pending(&self) -> usize {
         self.pending.len()
     }
@@ -105,55 +212,108 @@ impl Timeline {
         self.dropped
     }
 
-    /// Silent translated samples skipped to catch up.
+    /// Silent translated samples not queued.
     pub fn silence_skipped(&self) -> u64 {
         self.silence_skipped
     }
 
-    /// Queues translated speech (24 kHz mono).
-    pub fn push_audio(&mut self, samples: &[i16], arrived: Instant) {
+    /// Speech began in the input at `position`: a source a translation may answer.
+    pub fn onset(&mut self, position: u64) {
+        self.translated.placement.onset(position);
+        self.source.placement.onset(position);
+    }
+
+    /// The ear-voice records completed since the last call.
+    pub fn take_utterances(&mut self) -> Vec<Utterance> {
+        std::mem::take(&mut self.utterances)
+    }
+
+    /// Queues translated speech (24 kHz mono) that the engine sent having heard the input up
+    /// to `progress`; returns text a segment change let out.
+    pub fn push_audio(&mut self, samples: &[i16], arrived: Instant, progress: u64) -> Vec<Cue> {
         if samples.is_empty() {
-            return;
+            return Vec::new();
         }
-        // Behind (speech already waiting), a chunk of digital silence (a keep-alive frame, or a
-        // pause) is skipped: that is how a backlog after an outage shrinks again instead of
-        // delaying everything after it for good.
-        if !self.pending.is_empty() && samples.iter().all(|s| s.unsigned_abs() <= SILENCE_PEAK) {
+        if samples.iter().all(|s| s.unsigned_abs() <= SILENCE_PEAK) {
             self.silence_skipped += samples.len() as u64;
-            return;
+            self.translated.after_silence = true;
+            return Vec::new();
         }
+        let ended = self.open_segment(progress);
+        let at = self.speech_end();
+        let segment = self.translated.segment.as_mut().expect("just opened");
+        segment.speech.get_or_insert(at);
+        segment.latest_audio = at;
+        self.utterances.extend(segment.utterance(false));
         self.arrivals.push_back((self.queued_total, arrived));
-        self.queued_total += samples.len() as u64;
-        self.pending.extend(samples);
+        self.queue(samples);
         let speech_end = self.speech_end();
-        self.translated.activity(self.written, speech_end);
+        self.translated.text.activity(self.written, speech_end);
         let excess = self.pending.len().saturating_sub(self.max_pending);
         if excess > 0 {
             self.pending.drain(..excess);
             self.dequeued_total += excess as u64;
             self.dropped += excess as u64;
         }
+        ended
     }
 
-    /// Adds a translated-text fragment (append-only); returns cues it closed.
-    pub fn push_text(&mut self, delta: &str) -> Vec<Cue> {
-        let anchor = self.speech_end();
-        self.translated.push(delta, anchor, self.written)
+    /// Adds a translated-text fragment (append-only) sent at engine progress `progress`;
+    /// returns the text ready to go out.
+    pub fn push_text(&mut self, delta: &str, progress: u64) -> Vec<Cue> {
+        let mut out = self.open_segment(progress);
+        let segment = self.translated.segment.as_ref().expect("just opened");
+        // Text that comes first goes at the segment's start; text that follows its speech goes
+        // with the latest of it.
+        let at = segment.latest_audio;
+        out.extend(
+            self.translated
+                .text(delta, at, self.written, &mut self.utterances),
+        );
+        out
     }
 
-    /// Adds a source-text fragment; returns cues it closed.
-    pub fn push_source_text(&mut self, delta: &str) -> Vec<Cue> {
-        self.source.push(delta, self.written, self.written)
+    /// Adds a source-text fragment; it goes with the source speech it transcribes.
+    pub fn push_source_text(&mut self, delta: &str, progress: u64) -> Vec<Cue> {
+        let mut out = Vec::new();
+        let floor = self.written;
+        let mut ignored = Vec::new();
+        self.source
+            .segment(progress, floor, &mut out, &mut ignored);
+        let at = self.source.segment.as_ref().expect("just opened").start;
+        out.extend(self.source.text(delta, at, self.written, &mut ignored));
+        out
+    }
+
+    /// Starts a translated segment if this output begins one: silence is queued up to its anchor.
+    fn open_segment(&mut self, progress: u64) -> Vec<Cue> {
+        let mut ended = Vec::new();
+        let floor = self.speech_end();
+        if self
+            .translated
+            .segment(progress, floor, &mut ended, &mut self.utterances)
+        {
+            let start = self.translated.segment.as_ref().expect("opened").start;
+            let silence = start - self.speech_end();
+            self.pending.extend(std::iter::repeat_n(0, silence as usize));
+            self.queued_total += silence;
+        }
+        ended
+    }
+
+    fn queue(&mut self, samples: &[i16]) {
+        self.queued_total += samples.len() as u64;
+        self.pending.extend(samples);
     }
 
     /// Position up to which the translated-text pad may announce "nothing here" (GAP).
     pub fn text_hold(&self) -> u64 {
-        self.translated.hold(self.written)
+        self.translated.text.hold(self.written)
     }
 
     /// Same for the source-text pad.
     pub fn source_text_hold(&self) -> u64 {
-        self.source.hold(self.written)
+        self.source.text.hold(self.written)
     }
 
     /// Moves the write head to `to` and returns the output in between.
@@ -182,370 +342,170 @@ impl Timeline {
         let speech_end = self.speech_end();
         emitted
             .cues
-            .extend(self.translated.poll(self.written, speech_end));
+            .extend(self.translated.text.poll(self.written, speech_end));
         emitted
             .source_cues
-            .extend(self.source.poll(self.written, self.written));
+            .extend(self.source.text.poll(self.written, self.written));
         emitted
     }
 
     /// End of stream: writes up to `input_end` and out all queued speech (it may run past the
-    /// input's end), and closes every cue.
+    /// input's end), and lets out all text.
     pub fn finish(&mut self, input_end: u64) -> Emitted {
         let end = self.speech_end().max(input_end);
+        let mut cues = Vec::new();
+        let mut source_cues = Vec::new();
+        self.translated.end_segment(&mut cues, &mut self.utterances);
+        let mut ignored = Vec::new();
+        self.source.end_segment(&mut source_cues, &mut ignored);
+        let speech_end = self.speech_end();
+        cues.extend(self.translated.text.close(self.written, speech_end));
+        source_cues.extend(self.source.text.close(self.written, self.written));
         let mut emitted = self.advance(end);
-        self.translated.activity(self.written, end);
-        emitted.cues.extend(self.translated.close());
-        emitted.source_cues.extend(self.source.close());
+        cues.append(&mut emitted.cues);
+        source_cues.append(&mut emitted.source_cues);
+        emitted.cues = cues;
+        emitted.source_cues = source_cues;
         emitted
     }
-}
-
-#[derive(Debug)]
-struct OpenCue {
-    start: u64,
-    text: String,
-    /// Write-head position of the latest text or speech for this cue.
-    last_activity: u64,
-    /// Where the speech that goes with this cue ends, as far as known.
-    speech_until: u64,
-    sentence_done: bool,
-}
-
-/// Accumulates append-only text fragments into cues.
-#[derive(Debug)]
-struct CueBuilder {
-    settings: CueSettings,
-    open: Option<OpenCue>,
-    /// End of the last closed cue: cues never overlap.
-    last_end: u64,
-}
-
-impl CueBuilder {
-    fn new(settings: CueSettings) -> Self {
-        Self {
-            settings,
-            open: None,
-            last_end: 0,
-        }
-    }
-
-    fn max_chars(&self) -> usize {
-        self.settings.line_chars * self.settings.max_lines
-    }
-
-    fn activity(&mut self, written: u64, speech_end: u64) {
-        if let Some(open) = &mut self.open {
-            open.last_activity = written;
-            open.speech_until = open.speech_until.max(speech_end);
-        }
-    }
-
-    /// `anchor`: where speech for text arriving now will be heard.
-    fn push(&mut self, delta: &str, anchor: u64, written: u64) -> Vec<Cue> {
-        let mut closed = Vec::new();
-        let mut text = delta.to_owned();
-        if let Some(open) = &self.open
-            && open.sentence_done
-            && !delta.trim().is_empty()
-        {
-            closed.extend(self.close());
-        }
-        if let Some(open) = &mut self.open {
-            open.text.push_str(&text);
-            open.last_activity = written;
-            text.clear();
-        }
-        if !text.trim().is_empty() || self.open.is_some() {
-            if self.open.is_none() {
-                let start = anchor.max(self.last_end);
-                self.open = Some(OpenCue {
-                    start,
-                    text: text.trim_start().to_owned(),
-                    last_activity: written,
-                    speech_until: start,
-                    sentence_done: false,
-                });
-            }
-            // A cue too long to show is cut at the last space that fits; the rest starts the next.
-            let max_chars = self.max_chars();
-            while self
-                .open
-                .as_ref()
-                .is_some_and(|o| o.text.chars().count() > max_chars)
-            {
-                let open = self.open.as_mut().expect("checked");
-                let limit = char_boundary(&open.text, max_chars);
-                let cut = open.text[..limit]
-                    .rfind(' ')
-                    .filter(|&i| i > 0)
-                    .unwrap_or(limit);
-                let rest = open.text[cut..].trim_start().to_owned();
-                open.text.truncate(cut);
-                closed.extend(self.close());
-                let start = anchor.max(self.last_end);
-                self.open = Some(OpenCue {
-                    start,
-                    text: rest,
-                    last_activity: written,
-                    speech_until: start,
-                    sentence_done: false,
-                });
-            }
-            if let Some(open) = &mut self.open {
-                open.sentence_done = ends_sentence(&open.text);
-            }
-        }
-        closed
-    }
-
-    fn poll(&mut self, written: u64, speech_end: u64) -> Option<Cue> {
-        let open = self.open.as_ref()?;
-        let wait = if open.sentence_done {
-            self.settings.sentence_grace
-        } else {
-            self.settings.idle
-        };
-        if written >= speech_end && written >= open.last_activity + wait {
-            return self.close();
-        }
-        None
-    }
-
-    fn hold(&self, written: u64) -> u64 {
-        match &self.open {
-            Some(open) => open.start.min(written).max(self.last_end.min(written)),
-            None => written,
-        }
-    }
-
-    fn close(&mut self) -> Option<Cue> {
-        let open = self.open.take()?;
-        let text = wrap(open.text.trim(), self.settings.line_chars);
-        if text.is_empty() {
-            return None;
-        }
-        let end = open
-            .speech_until
-            .max(open.start + self.settings.min_duration);
-        self.last_end = end;
-        Some(Cue {
-            start: open.start,
-            end,
-            text,
-        })
-    }
-}
-
-fn ends_sentence(text: &str) -> bool {
-    matches!(
-        text.trim_end().chars().last(),
-        Some('.' | '!' | '?' | '…' | '。' | '！' | '？')
-    )
-}
-
-fn char_boundary(text: &str, chars: usize) -> usize {
-    text.char_indices()
-        .nth(chars)
-        .map_or(text.len(), |(i, _)| i)
-}
-
-/// Greedy word wrap; a word longer than a line stands on its own line.
-fn wrap(text: &str, line_chars: usize) -> String {
-    let mut lines: Vec<String> = Vec::new();
-    for word in text.split_whitespace() {
-        match lines.last_mut() {
-            Some(line) if line.chars().count() + 1 + word.chars().count() <= line_chars => {
-                line.push(' ');
-                line.push_str(word);
-            }
-            _ => lines.push(word.to_owned()),
-        }
-    }
-    lines.join("\n")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::placement::ALIGN_LAG;
 
     const MS: u64 = 24;
+    const S: u64 = 24_000;
 
-    fn settings() -> CueSettings {
+    fn settings(cues: bool) -> CueSettings {
         CueSettings {
             line_chars: 42,
             max_lines: 2,
             idle: 1200 * MS,
             min_duration: 1000 * MS,
             sentence_grace: 300 * MS,
+            max_assembly: 4000 * MS,
+            cues,
         }
+    }
+
+    fn timeline() -> Timeline {
+        Timeline::new(settings(false), 1 << 24)
     }
 
     #[test]
     fn silence_where_nothing_is_queued_and_translation_at_the_write_head() {
-        let mut t = Timeline::new(settings(), 1 << 20);
+        let mut t = timeline();
         let out = t.advance(100);
         assert_eq!(out.audio, vec![0; 100]);
-        t.push_audio(&[7; 50], Instant::now());
+        t.push_audio(&[70; 50], Instant::now(), 100);
         let out = t.advance(130);
         assert_eq!(out.start, 100);
-        assert_eq!(&out.audio[..30], &[7; 30]);
+        assert_eq!(&out.audio[..30], &[70; 30]);
         assert_eq!(out.arrivals.len(), 1);
         let out = t.advance(200);
-        assert_eq!(&out.audio[..20], &[7; 20]);
+        assert_eq!(&out.audio[..20], &[70; 20]);
         assert_eq!(&out.audio[20..], &[0; 50]);
         assert!(out.arrivals.is_empty());
     }
 
     #[test]
-    fn queued_translation_is_never_dropped_or_overlapped() {
-        let mut t = Timeline::new(settings(), 1 << 20);
-        t.push_audio(&[100; 10], Instant::now());
-        t.push_audio(&[200; 10], Instant::now());
-        let out = t.advance(5);
-        assert_eq!(out.audio, vec![100; 5]);
+    fn a_segment_follows_on_and_the_next_is_never_overlapped() {
+        let mut t = timeline();
+        t.push_audio(&[100; 10], Instant::now(), 0);
+        t.push_audio(&[200; 10], Instant::now(), 0);
+        assert_eq!(t.advance(5).audio, vec![100; 5]);
+        // A new segment (progress moved on) is placed after what is queued, at its progress
+        // (no onset to match, no lag seen: never earlier than the engine could have heard it).
+        t.push_audio(&[300; 10], Instant::now(), 2 * S);
         let out = t.finish(0);
-        assert_eq!(out.audio, [vec![100; 5], vec![200; 10]].concat());
-        assert_eq!(t.written(), 20);
+        assert_eq!(&out.audio[..15], &[vec![100; 5], vec![200; 10]].concat()[..]);
+        let third = out.audio.iter().position(|&s| s == 300).unwrap() as u64 + out.start;
+        assert_eq!(third, 2 * S);
+        assert_eq!(out.audio.iter().filter(|&&s| s == 300).count(), 10);
+    }
+
+    #[test]
+    fn aligned_translation_starts_after_its_source_not_at_the_write_head() {
+        let mut t = timeline();
+        // Input speech starts at 2 s; the write head is 5 s behind the input (latency 5 s).
+        t.onset(2 * S);
+        t.advance(S);
+        // The engine answers at 3.5 s of input: the translation goes just after 2 s.
+        t.push_text("Hola. ", 3 * S + S / 2);
+        t.push_audio(&[500; 100], Instant::now(), 3 * S + S / 2);
+        assert_eq!(t.speech_end(), 2 * S + ALIGN_LAG + 100);
+        let out = t.advance(3 * S);
+        let first = out.audio.iter().position(|&s| s != 0).unwrap() as u64 + out.start;
+        assert_eq!(first, 2 * S + ALIGN_LAG);
+        assert_eq!(
+            t.take_utterances(),
+            vec![Utterance {
+                source_onset: 2 * S,
+                speech: Some(2 * S + ALIGN_LAG),
+                caption: Some(2 * S + ALIGN_LAG),
+            }]
+        );
+    }
+
+    #[test]
+    fn low_delay_translation_goes_at_the_write_head_when_its_anchor_has_passed() {
+        let mut t = timeline();
+        t.onset(S);
+        t.advance(3 * S);
+        let text = t.push_text("Hola ", 3 * S);
+        assert_eq!(text[0].start, 3 * S);
+        t.push_audio(&[500; 100], Instant::now(), 3 * S);
+        assert_eq!(t.advance(3 * S + 100).audio, vec![500; 100]);
+    }
+
+    #[test]
+    fn silent_chunks_are_never_queued_and_end_a_segment() {
+        let mut t = timeline();
+        t.push_audio(&[300; 10], Instant::now(), 0);
+        t.push_audio(&[0; 10], Instant::now(), 0);
+        assert_eq!(t.pending(), 10);
+        assert_eq!(t.silence_skipped(), 10);
+        t.onset(0); // too old to match: the next segment trails the progress by the lag seen
+        t.push_audio(&[-300; 10], Instant::now(), 0);
+        assert_eq!(t.advance(20).audio, [vec![300; 10], vec![-300; 10]].concat());
     }
 
     #[test]
     fn queue_bound_drops_oldest_and_counts() {
-        let mut t = Timeline::new(settings(), 8);
-        t.push_audio(&[100; 6], Instant::now());
-        t.push_audio(&[200; 6], Instant::now());
+        let mut t = Timeline::new(settings(false), 8);
+        t.push_audio(&[100; 6], Instant::now(), 0);
+        t.push_audio(&[200; 6], Instant::now(), 0);
         assert_eq!(t.pending(), 8);
         assert_eq!(t.dropped(), 4);
         assert_eq!(t.advance(8).audio, [vec![100; 2], vec![200; 6]].concat());
     }
 
     #[test]
-    fn silent_chunks_are_skipped_only_when_behind() {
-        let mut t = Timeline::new(settings(), 1 << 20);
-        // Not behind: silence is queued like speech (it keeps its place on the timeline).
-        t.push_audio(&[0; 10], Instant::now());
-        assert_eq!(t.pending(), 10);
-        t.advance(10);
-        // Behind: a silent keep-alive chunk is skipped, so the backlog shrinks in pauses.
-        t.push_audio(&[300; 10], Instant::now());
-        t.push_audio(&[0; 10], Instant::now());
-        t.push_audio(&[-300; 10], Instant::now());
-        assert_eq!(t.pending(), 20);
-        assert_eq!(t.silence_skipped(), 10);
-        assert_eq!(
-            t.advance(30).audio,
-            [vec![300; 10], vec![-300; 10]].concat()
-        );
+    fn source_text_goes_with_its_source_speech() {
+        let mut t = timeline();
+        t.onset(2 * S);
+        t.advance(S);
+        let cues = t.push_source_text("good morning. ", 4 * S);
+        assert_eq!(cues[0].start, 2 * S + ALIGN_LAG);
+        assert!(cues[0].line_end);
+        // Never before the write head.
+        t.onset(5 * S);
+        t.advance(10 * S);
+        let cues = t.push_source_text("again. ", 11 * S);
+        assert_eq!(cues[0].start, 10 * S);
     }
 
     #[test]
-    fn sentence_cue_spans_its_speech_and_is_held_back_from_gaps() {
-        let mut t = Timeline::new(settings(), 1 << 20);
-        t.advance(1000);
-        assert!(t.push_text("Buenos ").is_empty());
-        assert!(t.push_text("días.").is_empty());
-        assert_eq!(t.text_hold(), 1000);
-        t.push_audio(&[5; 48_000], Instant::now());
-        // Speech still playing: the cue stays open and the text pad waits at its start.
+    fn cue_mode_cues_cover_their_speech() {
+        let mut t = Timeline::new(settings(true), 1 << 24);
+        assert!(t.push_text("Buenos días.", 0).is_empty());
+        t.push_audio(&[500; 48_000], Instant::now(), 0);
         let out = t.advance(30_000);
         assert!(out.cues.is_empty());
-        assert_eq!(t.text_hold(), 1000);
-        let out = t.advance(49_000 + 300 * MS);
-        assert_eq!(
-            out.cues,
-            vec![Cue {
-                start: 1000,
-                end: 49_000,
-                text: "Buenos días.".into()
-            }]
-        );
-        assert_eq!(t.text_hold(), t.written());
-    }
-
-    #[test]
-    fn idle_closes_a_cue_without_punctuation_with_a_minimum_duration() {
-        let mut t = Timeline::new(settings(), 1 << 20);
-        t.push_text("hola");
-        let out = t.advance(1199 * MS);
-        assert!(out.cues.is_empty());
-        let out = t.advance(1200 * MS);
-        assert_eq!(
-            out.cues,
-            vec![Cue {
-                start: 0,
-                end: 1000 * MS,
-                text: "hola".into()
-            }]
-        );
-    }
-
-    #[test]
-    fn next_sentence_closes_the_previous_cue_and_cues_never_overlap() {
-        let mut t = Timeline::new(settings(), 1 << 20);
-        t.push_text("Uno.");
-        t.advance(10);
-        let closed = t.push_text(" Dos.");
-        assert_eq!(
-            closed,
-            vec![Cue {
-                start: 0,
-                end: 1000 * MS,
-                text: "Uno.".into()
-            }]
-        );
-        let out = t.finish(0);
-        assert_eq!(out.cues[0].start, 1000 * MS);
-        assert_eq!(out.cues[0].text, "Dos.");
-    }
-
-    #[test]
-    fn long_text_is_cut_at_spaces_into_two_line_cues() {
-        let mut t = Timeline::new(settings(), 1 << 20);
-        let words = "palabra ".repeat(30);
-        let closed = t.push_text(&words);
-        assert!(!closed.is_empty());
-        for cue in &closed {
-            let lines: Vec<&str> = cue.text.lines().collect();
-            assert!(lines.len() <= 2, "{:?}", cue.text);
-            assert!(
-                lines
-                    .iter()
-                    .all(|l| l.chars().count() <= 42 && !l.ends_with(' '))
-            );
-            assert!(cue.text.split_whitespace().all(|w| w == "palabra"));
-        }
-        let out = t.finish(0);
-        let total: usize = closed
-            .iter()
-            .chain(&out.cues)
-            .map(|c| c.text.split_whitespace().count())
-            .sum();
-        assert_eq!(total, 30);
-    }
-
-    #[test]
-    fn fragments_are_concatenated_without_added_spaces() {
-        let mut t = Timeline::new(settings(), 1 << 20);
-        t.push_text("Bue");
-        t.push_text("nos");
-        t.push_text(" días");
-        let out = t.finish(0);
-        assert_eq!(out.cues[0].text, "Buenos días");
-    }
-
-    #[test]
-    fn source_cues_start_at_the_write_head() {
-        let mut t = Timeline::new(settings(), 1 << 20);
-        t.advance(500);
-        t.push_source_text("good morning. ");
-        let out = t.advance(500 + 300 * MS);
-        assert_eq!(
-            out.source_cues,
-            vec![Cue {
-                start: 500,
-                end: 500 + 1000 * MS,
-                text: "good morning.".into()
-            }]
-        );
+        assert_eq!(t.text_hold(), 0);
+        let out = t.advance(48_000 + 300 * MS);
+        assert_eq!((out.cues[0].start, out.cues[0].end), (0, 48_000));
     }
 }

@@ -2,7 +2,7 @@
 //! engine speaks too.
 
 use super::websocket::{Keepalive, close_normally, send_message};
-use crate::protocol::translation::{ClientEvent, ServerEvent, ServiceError};
+use crate::protocol::translation::{ClientEvent, SAMPLE_RATE, ServerEvent, ServiceError};
 use crate::session::{Control, Link, SessionError, SessionEvent, SessionParams, Socket, connect};
 use futures_util::StreamExt;
 use std::sync::atomic::Ordering;
@@ -78,7 +78,20 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
                 let Some(text) = keepalive.received(frame, on_event)? else {
                     continue;
                 };
-                match ServerEvent::parse(&text) {
+                let event = ServerEvent::parse_timed(&text).map(|(event, elapsed_ms)| {
+                    let is_output = matches!(
+                        event,
+                        ServerEvent::InputTranscript { .. }
+                            | ServerEvent::OutputTranscript { .. }
+                            | ServerEvent::OutputAudio { .. }
+                    );
+                    if let Some(ms) = elapsed_ms.filter(|_| is_output) {
+                        let input_samples = ms.saturating_mul(u64::from(SAMPLE_RATE)) / 1000;
+                        on_event(SessionEvent::Progress { input_samples });
+                    }
+                    event
+                });
+                match event {
                     Err(err) => on_event(SessionEvent::Warning(err.to_string())),
                     Ok(ServerEvent::Created(info)) => on_event(SessionEvent::Connected {
                         session_id: info.id,

@@ -225,6 +225,9 @@ struct RawEvent {
     format: Option<String>,
     #[serde(default)]
     error: Option<ServiceError>,
+    /// Input audio (ms) the model had heard when it produced the event.
+    #[serde(default)]
+    elapsed_ms: Option<u64>,
 }
 
 /// Longest audio a delta may hold, at its own rate and channel count.
@@ -242,14 +245,20 @@ fn max_audio_delta_bytes(sample_rate: u32, channels: u16) -> usize {
 impl ServerEvent {
     /// Parses one text (or binary UTF-8) frame.
     pub fn parse(text: &str) -> Result<ServerEvent, ParseError> {
+        Self::parse_timed(text).map(|(event, _)| event)
+    }
+
+    /// Parses one frame, with its `elapsed_ms` (how much input the model had heard) if any.
+    pub fn parse_timed(text: &str) -> Result<(ServerEvent, Option<u64>), ParseError> {
         let raw: RawEvent = serde_json::from_str(text)
             // serde_json quotes the offending value, which the server chose.
             .map_err(|err| ParseError(format!("malformed server event: {}", excerpt(&err))))?;
+        let elapsed_ms = raw.elapsed_ms;
         let delta = |raw: RawEvent| {
             raw.delta
                 .ok_or_else(|| ParseError(format!("`{}` without `delta`", excerpt(&raw.kind))))
         };
-        Ok(match raw.kind.as_str() {
+        let event = match raw.kind.as_str() {
             "session.created" => ServerEvent::Created(raw.session.unwrap_or_default()),
             "session.updated" => ServerEvent::Updated(raw.session.unwrap_or_default()),
             "session.closed" => ServerEvent::Closed,
@@ -286,7 +295,8 @@ impl ServerEvent {
             }
             "error" => ServerEvent::Error(raw.error.unwrap_or_default()),
             other => ServerEvent::Unknown(other.to_owned()),
-        })
+        };
+        Ok((event, elapsed_ms))
     }
 }
 

@@ -10,9 +10,10 @@
 //! the two producers stay in timeline order; no element lock is held across a push downstream
 //! or a wait (clock, queue room, connection room, drain).
 
-use super::output::{Output, PadItems, samples_to_time, time_to_samples};
+use super::ear_voice::EarVoiceSpans;
+use super::output::{NONLIVE_HOLD, NONLIVE_QUIET, Output, PadItems, samples_to_time, time_to_samples};
 use super::settings::{self, Settings, language_problem};
-use super::{Backend, NoiseReduction, Pacing};
+use super::{Backend, NoiseReduction, Pacing, SubtitleMode};
 use crate::connection::{Connection, ConnectionEvent, ConnectionState};
 use crate::convert::EngineFormatConverter;
 use crate::mix::OriginalMix;
@@ -20,6 +21,7 @@ use crate::pad_queue::{Item, PadQueue};
 use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
 use crate::secret::ApiKey;
 use crate::session::{SessionError, SessionEvent};
+use crate::timeline::Utterance;
 use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
@@ -78,6 +80,7 @@ struct Shared {
     last_warning: Mutex<Option<Instant>>,
     /// Name of the connection's state, for the statistics.
     connection_state: Mutex<&'static str>,
+    ear_voice: Mutex<EarVoiceSpans>,
 }
 
 impl Shared {
@@ -150,8 +153,10 @@ impl State {
         }
     }
 
-    /// Hands the input heard so far to the mix, so the original is there when output leaves.
-    fn hand_over(&mut self, mix: &Mutex<OriginalMix>) {
+    /// Hands the input heard so far to the mix, so the original is there when output leaves,
+    /// and to the output's speech-onset detector, so translations find their source.
+    fn hand_over(&mut self, mix: &Mutex<OriginalMix>, output: &mut Output) {
+        output.input_heard(&self.heard);
         mix.lock().unwrap().push_original(&self.heard);
         self.heard.clear();
     }
@@ -467,30 +472,70 @@ impl RealtimeTranslate {
                     resample_to_engine_format(&samples, sample_rate, channels)
                 };
                 let mut output = self.shared.output.lock().unwrap();
-                output.timeline.push_audio(&samples, Instant::now());
-                self.shared.push_items(output.write_arrived());
+                let items = output.push_audio(&samples, Instant::now());
+                self.shared.push_items(items);
+                let utterances = output.take_utterances();
+                let origin = output.origin;
+                drop(output);
+                self.report_utterances(origin, utterances);
             }
             SessionEvent::OutputTranscript(delta) => {
                 gst::debug!(CAT, imp = self, "translated text {delta:?}");
                 let mut output = self.shared.output.lock().unwrap();
-                let cues = output.timeline.push_text(&delta);
-                let items = output.cue_items(&cues, false);
-                for item in items {
+                for item in output.push_text(&delta) {
                     self.shared.text.push_nowait(item);
                 }
+                let utterances = output.take_utterances();
+                let origin = output.origin;
+                drop(output);
+                self.report_utterances(origin, utterances);
             }
             SessionEvent::InputTranscript(delta) => {
                 gst::debug!(CAT, imp = self, "source text {delta:?}");
                 let mut output = self.shared.output.lock().unwrap();
-                let cues = output.timeline.push_source_text(&delta);
-                let items = output.cue_items(&cues, true);
-                for item in items {
+                for item in output.push_source_text(&delta) {
                     self.shared.source_text.push_nowait(item);
                 }
+            }
+            SessionEvent::Progress { input_samples } => {
+                self.shared
+                    .output
+                    .lock()
+                    .unwrap()
+                    .engine_progress(input_samples);
             }
             SessionEvent::Warning(text) => self.warn(&text),
             // The connection turns session lifecycle into its own events.
             SessionEvent::Connected { .. } | SessionEvent::Finished | SessionEvent::Failed(_) => {}
+        }
+    }
+
+    /// Ear-voice spans into the statistics, and a `realtimetranslate/utterance` message each.
+    fn report_utterances(&self, origin: Option<gst::ClockTime>, utterances: Vec<Utterance>) {
+        if utterances.is_empty() {
+            return;
+        }
+        let origin = origin.unwrap_or(gst::ClockTime::ZERO);
+        for utterance in utterances {
+            self.shared.ear_voice.lock().unwrap().record(&utterance);
+            let source = origin + samples_to_time(utterance.source_onset);
+            let span = |at: u64| samples_to_time(at.saturating_sub(utterance.source_onset));
+            gst::debug!(CAT, imp = self, "utterance {utterance:?}");
+            self.post_element_message(
+                gst::Structure::builder("realtimetranslate/utterance")
+                    .field("source-onset", source)
+                    .field_if_some(
+                        "translation-onset",
+                        utterance.speech.map(|at| origin + samples_to_time(at)),
+                    )
+                    .field_if_some("ear-voice-span", utterance.speech.map(span))
+                    .field_if_some(
+                        "caption-onset",
+                        utterance.caption.map(|at| origin + samples_to_time(at)),
+                    )
+                    .field_if_some("caption-span", utterance.caption.map(span))
+                    .build(),
+            );
         }
     }
 
@@ -548,9 +593,12 @@ impl RealtimeTranslate {
             return None;
         }
         let running_time = state.segment.to_running_time(pts?)?;
+        // Output follows the engine's answers NONLIVE_HOLD behind (NONLIVE_QUIET more when the
+        // engine says nothing of its progress): feed that much further ahead so it is on time.
+        let hold = samples_to_time(NONLIVE_HOLD) + gst::ClockTime::from_nseconds(NONLIVE_QUIET.as_nanos() as u64);
         Some((
             running_time,
-            samples_to_time(state.latency_samples) + PACING_HEADROOM,
+            samples_to_time(state.latency_samples) + hold + PACING_HEADROOM,
         ))
     }
 
@@ -616,6 +664,7 @@ impl RealtimeTranslate {
                 if let Some(connection) = &state.connection {
                     connection.set_lossless(!live);
                 }
+                self.shared.output.lock().unwrap().set_live(live);
             }
         }
         self.pace(buffer.pts());
@@ -661,9 +710,9 @@ impl RealtimeTranslate {
                 .unwrap_or_default();
             drop(map);
             state.send(&converted);
-            state.hand_over(&self.shared.mix);
+            state.hand_over(&self.shared.mix, &mut output);
             state.next_pts = Some((pts + duration).max(expected));
-            let items = output.input_reached(state.input_end(origin), state.latency_samples);
+            let items = output.input_reached(state.input_end(origin));
             self.shared.push_items(items);
         }
         self.send_outgoing();
@@ -729,9 +778,9 @@ impl RealtimeTranslate {
             if end > start {
                 state.fill_gap(end - start);
             }
-            state.hand_over(&self.shared.mix);
+            state.hand_over(&self.shared.mix, &mut output);
             state.next_pts = Some(end.max(state.next_pts.unwrap_or(end)));
-            let items = output.input_reached(state.input_end(origin), state.latency_samples);
+            let items = output.input_reached(state.input_end(origin));
             self.shared.push_items(items);
         }
         self.send_outgoing();
@@ -759,7 +808,7 @@ impl RealtimeTranslate {
                 .map(|c| c.drain())
                 .unwrap_or_default();
             state.send(&tail);
-            state.hand_over(&self.shared.mix);
+            state.hand_over(&self.shared.mix, &mut self.shared.output.lock().unwrap());
             let last = std::mem::take(&mut state.chunk);
             if !last.is_empty() {
                 state.outgoing.push(last);
@@ -942,7 +991,7 @@ impl RealtimeTranslate {
 
     /// After a flush: a new session and an empty timeline; the format stays.
     fn reset_stream(&self) {
-        let output = self.new_output();
+        let mut output = self.new_output();
         let mut state = self.state.lock().unwrap();
         let Some(state) = state.as_mut() else { return };
         state.connection = None;
@@ -953,6 +1002,9 @@ impl RealtimeTranslate {
         state.outgoing.clear();
         state.heard.clear();
         state.next_pts = None;
+        if let Some(live) = state.upstream_live {
+            output.set_live(live);
+        }
         *self.shared.output.lock().unwrap() = output;
         if let Err(err) = self.start_connection(state) {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{err}"));
@@ -982,8 +1034,7 @@ impl RealtimeTranslate {
         match query.view_mut() {
             gst::QueryViewMut::Latency(q) => {
                 // Answered from the settings alone: no connection is needed to know it.
-                let latency =
-                    gst::ClockTime::from_mseconds(self.settings.lock().unwrap().latency_ms.into());
+                let latency = self.settings.lock().unwrap().reported_latency();
                 let mut upstream = gst::query::Latency::new();
                 if self.sinkpad.peer_query(&mut upstream) {
                     let (live, min, max) = upstream.result();
@@ -1002,7 +1053,9 @@ impl RealtimeTranslate {
     fn new_output(&self) -> Output {
         let settings = self.settings.lock().unwrap();
         *self.shared.mix.lock().unwrap() = OriginalMix::new(settings.mix_settings());
-        Output::new(settings.cue_settings(), settings.pacing)
+        *self.shared.ear_voice.lock().unwrap() = EarVoiceSpans::default();
+        let write_lag = time_to_samples(gst::ClockTime::from_mseconds(settings.latency_ms.into()));
+        Output::new(settings.cue_settings(), settings.pacing, write_lag)
     }
 
     /// Posts the `stats` structure on the bus every `stats-interval`, for as long as the stream
@@ -1096,7 +1149,18 @@ impl RealtimeTranslate {
             }
         };
         let seconds = |samples: u64| samples as f64 / SAMPLE_RATE as f64;
+        let (speech_span, caption_span) = {
+            let spans = self.shared.ear_voice.lock().unwrap();
+            (spans.speech(), spans.caption())
+        };
         gst::Structure::builder("realtimetranslate/stats")
+            .field("utterances", speech_span.count as u64)
+            .field("ear-voice-span-p50", seconds(speech_span.p50))
+            .field("ear-voice-span-p90", seconds(speech_span.p90))
+            .field("ear-voice-span-max", seconds(speech_span.max))
+            .field("caption-span-p50", seconds(caption_span.p50))
+            .field("caption-span-p90", seconds(caption_span.p90))
+            .field("caption-span-max", seconds(caption_span.max))
             .field("audio-sent-seconds", seconds(sent))
             .field("audio-received-seconds", seconds(received))
             .field("output-seconds", seconds(written))
@@ -1244,6 +1308,7 @@ impl ObjectSubclass for RealtimeTranslate {
             output: Mutex::new(Output::new(
                 Settings::default().cue_settings(),
                 Pacing::default(),
+                0,
             )),
             mix: Mutex::new(OriginalMix::new(Settings::default().mix_settings())),
             audio: PadQueue::new(AUDIO_QUEUE_ITEMS),
@@ -1255,6 +1320,7 @@ impl ObjectSubclass for RealtimeTranslate {
             delays: Mutex::new(std::collections::VecDeque::new()),
             last_warning: Mutex::new(None),
             connection_state: Mutex::new("connecting"),
+            ear_voice: Mutex::new(EarVoiceSpans::default()),
         });
         Self {
             sinkpad,
@@ -1323,7 +1389,7 @@ impl ObjectImpl for RealtimeTranslate {
                     .build(),
                 glib::ParamSpecUInt::builder("latency")
                     .nick("Latency")
-                    .blurb("Output delay in ms: small = translation trails the speaker; about the engine's delay (3000-5000) = translation and captions line up with the speech")
+                    .blurb("How far output is written behind the input, in ms (the element reports this + 250 ms, + 4 s with subtitle-mode=cues): small = low delay, translation heard as soon as it arrives; at or above the engine's delay (3000-5000) = aligned, translation and captions start with the speech they translate")
                     .maximum(30_000)
                     .default_value(d.latency_ms)
                     .mutable_ready()
@@ -1331,6 +1397,15 @@ impl ObjectImpl for RealtimeTranslate {
                 glib::ParamSpecEnum::builder_with_default("pacing", d.pacing)
                     .nick("Pacing")
                     .blurb("How non-live input is fed to the engine")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecEnum::builder_with_default("subtitle-mode", d.subtitle_mode)
+                    .nick("Subtitle mode")
+                    .blurb(
+                        "live: words pushed as they arrive, at their speech, a line end after each \
+                         sentence (roll-up captions, no added latency); cues: whole pop-on cues \
+                         (files, pop-on captions; the reported latency grows by 4 s)",
+                    )
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("safety-identifier")
@@ -1531,6 +1606,9 @@ impl ObjectImpl for RealtimeTranslate {
             "voice" => settings.voice = string(),
             "latency" => settings.latency_ms = value.get().expect("type checked"),
             "pacing" => settings.pacing = value.get::<Pacing>().expect("type checked"),
+            "subtitle-mode" => {
+                settings.subtitle_mode = value.get::<SubtitleMode>().expect("type checked")
+            }
             "safety-identifier" => settings.safety_identifier = string(),
             "drain-timeout" => settings.drain_timeout_ms = value.get().expect("type checked"),
             "connect-timeout" => settings.connect_timeout_ms = value.get().expect("type checked"),
@@ -1569,6 +1647,7 @@ impl ObjectImpl for RealtimeTranslate {
             "noise-reduction" => settings.noise_reduction.to_value(),
             "latency" => settings.latency_ms.to_value(),
             "pacing" => settings.pacing.to_value(),
+            "subtitle-mode" => settings.subtitle_mode.to_value(),
             "safety-identifier" => settings.safety_identifier.to_value(),
             "drain-timeout" => settings.drain_timeout_ms.to_value(),
             "connect-timeout" => settings.connect_timeout_ms.to_value(),

@@ -4,6 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 
 mod imp;
+mod ear_voice;
 mod output;
 mod settings;
 
@@ -65,6 +66,22 @@ pub enum NoiseReduction {
     NearField = 1,
     #[enum_value(name = "Far field (room or laptop microphone)", nick = "far-field")]
     FarField = 2,
+}
+
+/// How text leaves the subtitle pads.
+#[derive(Debug, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum, Default)]
+#[repr(u32)]
+#[enum_type(name = "GstRealtimeTranslateSubtitleMode")]
+pub enum SubtitleMode {
+    /// Words as they arrive, each a timed buffer at its speech, a line end after each sentence:
+    /// live captioning (`tttocea608` roll-up). Adds nothing to the latency.
+    #[default]
+    #[enum_value(name = "Live: words as they arrive (roll-up captions)", nick = "live")]
+    Live = 0,
+    /// Whole pop-on cues (at most `subtitle-lines` × `subtitle-line-chars`), for files and
+    /// pop-on captions; the reported latency grows by the cue assembly time (4 s).
+    #[enum_value(name = "Cues: complete pop-on cues (files, pop-on captions)", nick = "cues")]
+    Cues = 1,
 }
 
 /// How non-live input is fed to the engine.

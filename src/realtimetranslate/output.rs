@@ -1,23 +1,43 @@
-//! Turns the timeline's output into GStreamer buffers and events for the three src pads.
+//! Turns the timeline's output into GStreamer buffers and events for the three src pads, and
+//! decides how far the write head may go.
 //!
 //! Positions are 24 kHz sample counts from `origin`, the PTS of the first input sample, so the
 //! output shares the input's timeline and never drifts from it by rounding.
+//!
+//! The write head: live input has a deadline, so output is written `latency` behind the input
+//! (the element reports that plus a margin). Non-live input has none, so the element waits for
+//! the engine instead: output is written only [`NONLIVE_HOLD`] behind what the engine has
+//! answered, so that every translation finds its place near its source, whatever the pacing or
+//! buffer size.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
 
 use super::Pacing;
+use crate::captions::{Cue, CueSettings};
+use crate::onsets::OnsetDetector;
 use crate::pad_queue::Item;
 use crate::protocol::translation::SAMPLE_RATE;
-use crate::timeline::{Cue, CueSettings, Emitted, Timeline};
+use crate::timeline::{Emitted, Timeline, Utterance};
 
 /// Translated speech kept waiting at most: 2 minutes, far beyond any real backlog in real time.
 const MAX_PENDING_SAMPLES: usize = 120 * SAMPLE_RATE as usize;
-/// With `pacing=none` the input runs ahead of the translation by whatever the connection holds
-/// in flight (queues and socket buffers, minutes of audio), and it all comes back later: keep
-/// up to 20 minutes (55 MB) rather than drop any.
+/// Non-live input can run ahead of the translation by whatever the connection holds in flight,
+/// and it all comes back later: keep up to 20 minutes (55 MB) rather than drop any.
 const MAX_PENDING_SAMPLES_UNPACED: usize = 1200 * SAMPLE_RATE as usize;
 /// Text pads announce silence (GAP) in steps of at least this much, not once per input buffer.
 const MIN_GAP_SAMPLES: u64 = SAMPLE_RATE as u64 / 10;
 /// Longest audio buffer pushed.
 const MAX_BUFFER_SAMPLES: usize = SAMPLE_RATE as usize / 10;
+/// Non-live: output is written this far behind what the engine has answered. A per-sentence
+/// engine answers a sentence only once it has ended, so this is the longest sentence whose
+/// translation still lands at its start.
+pub const NONLIVE_HOLD: u64 = 8 * SAMPLE_RATE as u64;
+/// Non-live: input older than this (wall time) counts as answered even when the engine says
+/// nothing of its progress (silence, or a backend without `elapsed_ms`).
+pub const NONLIVE_QUIET: Duration = Duration::from_millis(1500);
+/// Non-live: written at once whatever the engine says, so downstream can preroll.
+const PREROLL_SAMPLES: u64 = MAX_BUFFER_SAMPLES as u64;
 
 pub fn samples_to_time(samples: u64) -> gst::ClockTime {
     gst::ClockTime::from_nseconds((samples as u128 * 1_000_000_000 / SAMPLE_RATE as u128) as u64)
@@ -35,22 +55,65 @@ pub struct PadItems {
     pub source_text: Vec<Item>,
 }
 
+/// Where a text pad stands: the PTS of its last buffer (buffers never go back) and how far
+/// its buffers and GAPs cover the timeline.
+#[derive(Debug, Default, Clone, Copy)]
+struct TextPad {
+    last_start: u64,
+    covered: u64,
+}
+
+/// How far a non-live engine has answered.
+#[derive(Debug)]
+struct Answered {
+    /// Highest input position the engine said it had heard when it answered.
+    reported: u64,
+    /// Input end as the streaming thread saw it, recently.
+    history: VecDeque<(Instant, u64)>,
+}
+
+impl Answered {
+    fn position(&self, now: Instant) -> u64 {
+        let quiet = self
+            .history
+            .iter()
+            .rev()
+            .find(|(at, _)| now.duration_since(*at) >= NONLIVE_QUIET)
+            .map_or(0, |&(_, end)| end);
+        self.reported.max(quiet)
+    }
+
+    fn input_reached(&mut self, now: Instant, input_end: u64) {
+        self.history.push_back((now, input_end));
+        // Keep one entry older than the quiet time, and the newer ones.
+        while self.history.len() > 2 && now.duration_since(self.history[1].0) >= NONLIVE_QUIET {
+            self.history.pop_front();
+        }
+    }
+}
+
 /// The output side of one stream (reset by flushes).
 #[derive(Debug)]
 pub struct Output {
     pub timeline: Timeline,
     /// PTS of the first input sample; `None` until the first buffer.
     pub origin: Option<gst::ClockTime>,
-    /// End of the input so far (samples from origin): output may be written up to here at once.
+    /// End of the input so far (samples from origin).
     pub input_end: Option<u64>,
-    /// Where each text pad stands (samples from origin).
-    text_position: u64,
-    source_text_position: u64,
+    /// How far behind the input output is written (the `latency` property).
+    write_lag: u64,
+    /// Set for non-live input: the write head follows the engine.
+    answered: Option<Answered>,
+    /// The engine's progress that came with the output being delivered (`elapsed_ms`).
+    reported_progress: Option<u64>,
+    onsets: OnsetDetector,
+    text_pad: TextPad,
+    source_text_pad: TextPad,
     discont: bool,
 }
 
 impl Output {
-    pub fn new(cues: CueSettings, pacing: Pacing) -> Self {
+    pub fn new(cues: CueSettings, pacing: Pacing, write_lag: u64) -> Self {
         let max_pending = match pacing {
             Pacing::Realtime => MAX_PENDING_SAMPLES,
             Pacing::None => MAX_PENDING_SAMPLES_UNPACED,
@@ -59,14 +122,83 @@ impl Output {
             timeline: Timeline::new(cues, max_pending),
             origin: None,
             input_end: None,
-            text_position: 0,
-            source_text_position: 0,
+            write_lag,
+            answered: None,
+            reported_progress: None,
+            onsets: OnsetDetector::new(),
+            text_pad: TextPad::default(),
+            source_text_pad: TextPad::default(),
             discont: true,
+        }
+    }
+
+    /// Non-live input: from now on the write head waits for the engine's answers.
+    pub fn set_live(&mut self, live: bool) {
+        if live {
+            self.answered = None;
+        } else if self.answered.is_none() {
+            self.answered = Some(Answered {
+                reported: 0,
+                history: VecDeque::new(),
+            });
         }
     }
 
     fn time(&self, samples: u64) -> gst::ClockTime {
         self.origin.unwrap_or(gst::ClockTime::ZERO) + samples_to_time(samples)
+    }
+
+    /// Input as the engine hears it (24 kHz mono), for the speech onsets placement needs.
+    pub fn input_heard(&mut self, samples: &[i16]) {
+        for onset in self.onsets.push(samples) {
+            self.timeline.onset(onset);
+        }
+    }
+
+    /// The engine says the output that follows was produced having heard the input up to
+    /// `position`.
+    pub fn engine_progress(&mut self, position: u64) {
+        self.reported_progress = Some(position);
+        if let Some(answered) = &mut self.answered {
+            answered.reported = answered.reported.max(position);
+        }
+    }
+
+    /// Engine progress for output arriving now: what the engine said, or else what it had been
+    /// sent (live: the input's end), never beyond the input.
+    fn progress(&mut self) -> u64 {
+        let input_end = self.input_end.unwrap_or(0);
+        self.reported_progress
+            .take()
+            .map_or(input_end, |p| p.min(input_end))
+    }
+
+    /// Translated speech arrived.
+    pub fn push_audio(&mut self, samples: &[i16], arrived: Instant) -> PadItems {
+        let progress = self.progress();
+        let cues = self.timeline.push_audio(samples, arrived, progress);
+        let mut items = self.write_arrived();
+        items.text.extend(self.cue_items(&cues, false));
+        items
+    }
+
+    /// Translated text arrived.
+    pub fn push_text(&mut self, delta: &str) -> Vec<Item> {
+        let progress = self.progress();
+        let cues = self.timeline.push_text(delta, progress);
+        self.cue_items(&cues, false)
+    }
+
+    /// Source text arrived.
+    pub fn push_source_text(&mut self, delta: &str) -> Vec<Item> {
+        let progress = self.progress();
+        let cues = self.timeline.push_source_text(delta, progress);
+        self.cue_items(&cues, true)
+    }
+
+    /// Ear-voice records completed since the last call, as (source onset, speech, caption) times.
+    pub fn take_utterances(&mut self) -> Vec<Utterance> {
+        self.timeline.take_utterances()
     }
 
     /// Converts what the timeline emitted, plus the GAPs the text pads may now announce.
@@ -93,42 +225,54 @@ impl Output {
                 .push(Item::Buffer(buffer, std::mem::take(&mut arrivals)));
             position += piece.len() as u64;
         }
-        for cue in &emitted.cues {
-            let position = &mut self.text_position;
-            items.text.extend(cue_items(self.origin, cue, position));
-        }
-        for cue in &emitted.source_cues {
-            let position = &mut self.source_text_position;
-            items
-                .source_text
-                .extend(cue_items(self.origin, cue, position));
-        }
+        items.text = self.cue_items(&emitted.cues, false);
+        items.source_text = self.cue_items(&emitted.source_cues, true);
         self.gaps(&mut items, false);
         items
     }
 
-    /// The input now reaches `input_end`: output is due up to `input_end − latency`.
-    pub fn input_reached(&mut self, input_end: u64, latency: u64) -> PadItems {
+    /// Where the write head may be now.
+    fn due(&self, input_end: u64) -> u64 {
+        let behind_input = input_end.saturating_sub(self.write_lag);
+        match &self.answered {
+            None => behind_input,
+            Some(answered) => {
+                let answered = answered.position(Instant::now());
+                behind_input.min(answered.saturating_sub(NONLIVE_HOLD).max(PREROLL_SAMPLES))
+            }
+        }
+    }
+
+    /// The input now reaches `input_end`: output is written up to where it is due.
+    pub fn input_reached(&mut self, input_end: u64) -> PadItems {
         self.input_end = Some(input_end);
-        let emitted = self.timeline.advance(input_end.saturating_sub(latency));
+        if let Some(answered) = &mut self.answered {
+            answered.input_reached(Instant::now(), input_end);
+        }
+        let emitted = self.timeline.advance(self.due(input_end));
         self.items(emitted)
     }
 
-    /// Translated speech arrived: what is queued goes out at once, up to the input's end, rather
-    /// than with the next input buffer. When it is heard does not change, only how soon
-    /// downstream has it.
-    pub fn write_arrived(&mut self) -> PadItems {
+    /// Translated speech arrived: what is queued goes out at once, up to where it is due or,
+    /// live, up to the input's end, rather than with the next input buffer. When it is heard
+    /// does not change, only how soon downstream has it.
+    fn write_arrived(&mut self) -> PadItems {
         let Some(input_end) = self.input_end else {
             return PadItems::default();
         };
+        let limit = if self.answered.is_some() {
+            self.due(input_end)
+        } else {
+            input_end
+        };
         let emitted = self
             .timeline
-            .advance(self.timeline.speech_end().min(input_end));
+            .advance(self.timeline.speech_end().min(limit));
         self.items(emitted)
     }
 
-    /// End of stream: everything out (translation may run past the input's end), every cue
-    /// closed, the text pads covered to the end, then EOS on every pad.
+    /// End of stream: everything out (translation may run past the input's end), all text let
+    /// out, the text pads covered to the end, then EOS on every pad.
     pub fn finish(&mut self) -> PadItems {
         let mut items = PadItems::default();
         if self.origin.is_some() {
@@ -143,46 +287,43 @@ impl Output {
         items
     }
 
-    /// Cues closed outside an advance (a text fragment ended the previous sentence).
-    pub fn cue_items(&mut self, cues: &[Cue], source: bool) -> Vec<Item> {
-        let position = if source {
-            &mut self.source_text_position
+    /// Text buffers (and the line-end events after them) for one text pad.
+    fn cue_items(&mut self, cues: &[Cue], source: bool) -> Vec<Item> {
+        let origin = self.origin.unwrap_or(gst::ClockTime::ZERO);
+        let pad = if source {
+            &mut self.source_text_pad
         } else {
-            &mut self.text_position
+            &mut self.text_pad
         };
         cues.iter()
-            .flat_map(|cue| cue_items(self.origin, cue, position))
+            .flat_map(|cue| cue_items(origin, cue, pad))
             .collect()
     }
 
     /// GAP events up to where the timeline lets each text pad advance; `all` ignores the minimum
     /// step (end of stream).
-    pub fn gaps(&mut self, items: &mut PadItems, all: bool) {
+    fn gaps(&mut self, items: &mut PadItems, all: bool) {
         let min = if all { 1 } else { MIN_GAP_SAMPLES };
         let hold = self.timeline.text_hold();
-        if let Some(gap) = gap_item(self.origin, &mut self.text_position, hold, min) {
+        if let Some(gap) = gap_item(self.origin, &mut self.text_pad, hold, min) {
             items.text.push(gap);
         }
         let hold = self.timeline.source_text_hold();
-        if let Some(gap) = gap_item(self.origin, &mut self.source_text_position, hold, min) {
+        if let Some(gap) = gap_item(self.origin, &mut self.source_text_pad, hold, min) {
             items.source_text.push(gap);
         }
     }
 }
 
-fn gap_item(
-    origin: Option<gst::ClockTime>,
-    position: &mut u64,
-    hold: u64,
-    min: u64,
-) -> Option<Item> {
+fn gap_item(origin: Option<gst::ClockTime>, pad: &mut TextPad, hold: u64, min: u64) -> Option<Item> {
     let origin = origin?;
-    if hold < *position + min {
+    if hold < pad.covered + min {
         return None;
     }
-    let start = origin + samples_to_time(*position);
+    let start = origin + samples_to_time(pad.covered);
     let end = origin + samples_to_time(hold);
-    *position = hold;
+    pad.covered = hold;
+    pad.last_start = pad.last_start.max(hold);
     Some(Item::Event(
         gst::event::Gap::builder(start)
             .duration(end - start)
@@ -190,14 +331,14 @@ fn gap_item(
     ))
 }
 
-/// A text buffer for the cue, then the event caption encoders take as the end of a line.
-fn cue_items(origin: Option<gst::ClockTime>, cue: &Cue, position: &mut u64) -> Vec<Item> {
-    let origin = origin.unwrap_or(gst::ClockTime::ZERO);
-    let start = cue.start.max(*position);
+/// A text buffer (after a GAP up to it, if the pad lags), then, at a line end, the event
+/// caption encoders take as the end of a line.
+fn cue_items(origin: gst::ClockTime, cue: &Cue, pad: &mut TextPad) -> Vec<Item> {
+    let start = cue.start.max(pad.last_start);
     let end = cue.end.max(start + 1);
     let mut items = Vec::new();
-    if start > *position {
-        let gap_start = origin + samples_to_time(*position);
+    if start > pad.covered {
+        let gap_start = origin + samples_to_time(pad.covered);
         let gap_end = origin + samples_to_time(start);
         items.push(Item::Event(
             gst::event::Gap::builder(gap_start)
@@ -213,12 +354,15 @@ fn cue_items(origin: Option<gst::ClockTime>, cue: &Cue, position: &mut u64) -> V
         buffer.set_duration(origin + samples_to_time(end) - pts);
     }
     items.push(Item::Buffer(buffer, Vec::new()));
-    items.push(Item::Event(
-        gst::event::CustomDownstream::builder(gst::Structure::new_empty(
-            "rstranscribe/final-transcript",
-        ))
-        .build(),
-    ));
-    *position = end;
+    if cue.line_end {
+        items.push(Item::Event(
+            gst::event::CustomDownstream::builder(gst::Structure::new_empty(
+                "rstranscribe/final-transcript",
+            ))
+            .build(),
+        ));
+    }
+    pad.last_start = start;
+    pad.covered = pad.covered.max(end);
     items
 }

@@ -1,13 +1,13 @@
 //! What the properties set, in one place: defaults, validation, and the session they describe.
 
-use super::{Backend, Fallback, NoiseReduction, Pacing};
+use super::{Backend, Fallback, NoiseReduction, Pacing, SubtitleMode};
 use crate::connection::ConnectionParams;
 use crate::mix::MixSettings;
 use crate::protocol::gpttranslator;
 use crate::protocol::translation::{self, SessionConfig, TARGET_LANGUAGES};
 use crate::secret::ApiKey;
 use crate::session::{Endpoint, Protocol, SessionParams};
-use crate::timeline::CueSettings;
+use crate::captions::CueSettings;
 use std::time::Duration;
 
 pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime/translations";
@@ -42,6 +42,13 @@ pub const DEFAULT_SUBTITLE_TIMEOUT_MS: u32 = 1_200;
 const SUBTITLE_MIN_DURATION_MS: u64 = 1_000;
 /// After a sentence end, how long its cue waits for the speech that goes with the text.
 const SUBTITLE_SENTENCE_GRACE_MS: u64 = 400;
+/// In `subtitle-mode=cues`, a cue open this long is closed and pushed whatever follows; the
+/// reported latency includes it so that cues are on time in a live pipeline.
+pub const CUE_ASSEMBLY_MS: u64 = 4_000;
+/// Added to what the element holds in the latency it reports: room for the streaming thread
+/// and the pad tasks to be scheduled late on a busy machine (bursts of 100+ ms are common
+/// with two busy cores).
+pub const JITTER_MARGIN_MS: u64 = 250;
 /// Model name sent to the local engine (it ignores it, but the protocol requires one).
 const LOCAL_MODEL: &str = "offline";
 
@@ -57,6 +64,7 @@ pub struct Settings {
     pub noise_reduction: NoiseReduction,
     pub latency_ms: u32,
     pub pacing: Pacing,
+    pub subtitle_mode: SubtitleMode,
     pub safety_identifier: String,
     pub drain_timeout_ms: u32,
     pub connect_timeout_ms: u32,
@@ -94,6 +102,7 @@ impl Default for Settings {
             transcription_model: String::new(),
             noise_reduction: NoiseReduction::default(),
             latency_ms: DEFAULT_LATENCY_MS,
+            subtitle_mode: SubtitleMode::default(),
             pacing: Pacing::default(),
             safety_identifier: String::new(),
             drain_timeout_ms: DEFAULT_DRAIN_TIMEOUT_MS,
@@ -190,7 +199,20 @@ impl Settings {
             idle: ms_to_samples(self.subtitle_timeout_ms.into()),
             min_duration: ms_to_samples(SUBTITLE_MIN_DURATION_MS),
             sentence_grace: ms_to_samples(SUBTITLE_SENTENCE_GRACE_MS),
+            max_assembly: ms_to_samples(CUE_ASSEMBLY_MS),
+            cues: self.subtitle_mode == SubtitleMode::Cues,
         }
+    }
+
+    /// The latency the element adds, as reported in the LATENCY query: output is written
+    /// `latency` behind the input, plus a margin for scheduling, plus (cues) cue assembly.
+    pub fn reported_latency(&self) -> gst::ClockTime {
+        let cues = if self.subtitle_mode == SubtitleMode::Cues {
+            CUE_ASSEMBLY_MS
+        } else {
+            0
+        };
+        gst::ClockTime::from_mseconds(u64::from(self.latency_ms) + JITTER_MARGIN_MS + cues)
     }
 
     /// The session parameters plus how to keep the stream connected.
