@@ -424,7 +424,10 @@ mod tests {
         let words = "palabra ".repeat(30);
         let out = t.push(&words, 500, 0);
         assert!(out.len() >= 6);
-        assert!(out.iter().all(|c| c.text.chars().count() <= 42 && c.start == 500));
+        assert!(
+            out.iter()
+                .all(|c| c.text.chars().count() <= 42 && c.start == 500)
+        );
         let total: usize = out.iter().map(|c| c.text.split_whitespace().count()).sum();
         assert_eq!(total, 30);
         // Later text anchored earlier still goes after what was pushed.
@@ -528,7 +531,13 @@ mod tests {
     #[test]
     fn a_cue_never_wraps_into_more_lines_than_allowed() {
         // 84 characters, yet three lines once wrapped at spaces.
-        let text = format!("{} {} {} {}", "a".repeat(30), "b".repeat(20), "c".repeat(20), "d".repeat(10));
+        let text = format!(
+            "{} {} {} {}",
+            "a".repeat(30),
+            "b".repeat(20),
+            "c".repeat(20),
+            "d".repeat(10)
+        );
         let mut t = TextTrack::new(settings(true));
         let mut cues = t.push(&text, 0, 0);
         cues.extend(t.close(0, 0));
@@ -537,7 +546,10 @@ mod tests {
             assert!(cue.text.lines().count() <= 2, "{:?}", cue.text);
             assert!(cue.text.lines().all(|l| l.chars().count() <= 42));
         }
-        let words: Vec<String> = cues.iter().flat_map(|c| c.text.split_whitespace().map(str::to_owned)).collect();
+        let words: Vec<String> = cues
+            .iter()
+            .flat_map(|c| c.text.split_whitespace().map(str::to_owned))
+            .collect();
         assert_eq!(words.join(" "), text);
     }
 

@@ -68,7 +68,9 @@ impl Segment {
     fn utterance(&mut self, force: bool) -> Option<Utterance> {
         let source_onset = self.source_onset?;
         let complete = self.speech.is_some() && self.caption.is_some();
-        if self.reported || !(complete || force) || (self.speech.is_none() && self.caption.is_none())
+        if self.reported
+            || !(complete || force)
+            || (self.speech.is_none() && self.caption.is_none())
         {
             return None;
         }
@@ -141,7 +143,13 @@ impl Track {
     }
 
     /// Text of the current segment, heard from `at`.
-    fn text(&mut self, delta: &str, at: u64, written: u64, utterances: &mut Vec<Utterance>) -> Vec<Cue> {
+    fn text(
+        &mut self,
+        delta: &str,
+        at: u64,
+        written: u64,
+        utterances: &mut Vec<Utterance>,
+    ) -> Vec<Cue> {
         let cues = self.text.push(delta, at, written);
         if let Some(segment) = &mut self.segment {
             if segment.caption.is_none()
@@ -278,8 +286,7 @@ impl Timeline {
         let mut out = Vec::new();
         let floor = self.written;
         let mut ignored = Vec::new();
-        self.source
-            .segment(progress, floor, &mut out, &mut ignored);
+        self.source.segment(progress, floor, &mut out, &mut ignored);
         let at = self.source.segment.as_ref().expect("just opened").start;
         out.extend(self.source.text(delta, at, self.written, &mut ignored));
         out
@@ -295,7 +302,8 @@ impl Timeline {
         {
             let start = self.translated.segment.as_ref().expect("opened").start;
             let silence = start - self.speech_end();
-            self.pending.extend(std::iter::repeat_n(0, silence as usize));
+            self.pending
+                .extend(std::iter::repeat_n(0, silence as usize));
             self.queued_total += silence;
         }
         ended
@@ -420,7 +428,10 @@ mod tests {
         // (no onset to match, no lag seen: never earlier than the engine could have heard it).
         t.push_audio(&[300; 10], Instant::now(), 2 * S);
         let out = t.finish(0);
-        assert_eq!(&out.audio[..15], &[vec![100; 5], vec![200; 10]].concat()[..]);
+        assert_eq!(
+            &out.audio[..15],
+            &[vec![100; 5], vec![200; 10]].concat()[..]
+        );
         let third = out.audio.iter().position(|&s| s == 300).unwrap() as u64 + out.start;
         assert_eq!(third, 2 * S);
         assert_eq!(out.audio.iter().filter(|&&s| s == 300).count(), 10);
@@ -469,7 +480,10 @@ mod tests {
         assert_eq!(t.silence_skipped(), 10);
         t.onset(0); // too old to match: the next segment trails the progress by the lag seen
         t.push_audio(&[-300; 10], Instant::now(), 0);
-        assert_eq!(t.advance(20).audio, [vec![300; 10], vec![-300; 10]].concat());
+        assert_eq!(
+            t.advance(20).audio,
+            [vec![300; 10], vec![-300; 10]].concat()
+        );
     }
 
     #[test]

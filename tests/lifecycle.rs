@@ -30,10 +30,16 @@ fn latency_is_answered_from_settings_before_any_connection() {
         .unwrap()
         .by_name("t")
         .unwrap();
-    // Not even started: the element alone knows its latency.
+    // Not even started: the element alone knows its latency: `latency` plus its margin for
+    // scheduling jitter, plus the cue assembly time when it pushes whole cues.
     let mut query = gst::query::Latency::new();
     assert!(translate.static_pad("src").unwrap().query(&mut query));
-    assert_eq!(query.result().1, gst::ClockTime::from_mseconds(700));
+    assert_eq!(query.result().1, gst::ClockTime::from_mseconds(700 + 250));
+    translate.set_property_from_str("subtitle-mode", "cues");
+    let mut query = gst::query::Latency::new();
+    assert!(translate.static_pad("src").unwrap().query(&mut query));
+    assert_eq!(query.result().1, gst::ClockTime::from_mseconds(700 + 250 + 4000));
+    translate.set_property_from_str("subtitle-mode", "live");
 
     pipeline.set_state(gst::State::Playing).unwrap();
     let (result, _, _) = pipeline.state(gst::ClockTime::from_seconds(5));

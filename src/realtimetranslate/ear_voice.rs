@@ -79,7 +79,10 @@ mod tests {
             });
         }
         let speech = spans.speech();
-        assert_eq!((speech.p50, speech.p90, speech.max, speech.count), (600, 900, 1000, 10));
+        assert_eq!(
+            (speech.p50, speech.p90, speech.max, speech.count),
+            (600, 900, 1000, 10)
+        );
         let caption = spans.caption();
         assert_eq!((caption.max, caption.count), (100, 5));
         assert_eq!(EarVoiceSpans::default().speech(), Summary::default());

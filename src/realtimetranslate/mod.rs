@@ -3,8 +3,8 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod imp;
 mod ear_voice;
+mod imp;
 mod output;
 mod settings;
 
@@ -80,7 +80,10 @@ pub enum SubtitleMode {
     Live = 0,
     /// Whole pop-on cues (at most `subtitle-lines` × `subtitle-line-chars`), for files and
     /// pop-on captions; the reported latency grows by the cue assembly time (4 s).
-    #[enum_value(name = "Cues: complete pop-on cues (files, pop-on captions)", nick = "cues")]
+    #[enum_value(
+        name = "Cues: complete pop-on cues (files, pop-on captions)",
+        nick = "cues"
+    )]
     Cues = 1,
 }
 

@@ -265,9 +265,7 @@ impl Output {
         } else {
             input_end
         };
-        let emitted = self
-            .timeline
-            .advance(self.timeline.speech_end().min(limit));
+        let emitted = self.timeline.advance(self.timeline.speech_end().min(limit));
         self.items(emitted)
     }
 
@@ -315,7 +313,12 @@ impl Output {
     }
 }
 
-fn gap_item(origin: Option<gst::ClockTime>, pad: &mut TextPad, hold: u64, min: u64) -> Option<Item> {
+fn gap_item(
+    origin: Option<gst::ClockTime>,
+    pad: &mut TextPad,
+    hold: u64,
+    min: u64,
+) -> Option<Item> {
     let origin = origin?;
     if hold < pad.covered + min {
         return None;

@@ -1,13 +1,13 @@
 //! What the properties set, in one place: defaults, validation, and the session they describe.
 
 use super::{Backend, Fallback, NoiseReduction, Pacing, SubtitleMode};
+use crate::captions::CueSettings;
 use crate::connection::ConnectionParams;
 use crate::mix::MixSettings;
 use crate::protocol::gpttranslator;
 use crate::protocol::translation::{self, SessionConfig, TARGET_LANGUAGES};
 use crate::secret::ApiKey;
 use crate::session::{Endpoint, Protocol, SessionParams};
-use crate::captions::CueSettings;
 use std::time::Duration;
 
 pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime/translations";
