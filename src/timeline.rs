@@ -237,8 +237,15 @@ impl Timeline {
     }
 
     /// Queues translated speech (24 kHz mono) that the engine sent having heard the input up
-    /// to `progress`; returns text a segment change let out.
-    pub fn push_audio(&mut self, samples: &[i16], arrived: Instant, progress: u64) -> Vec<Cue> {
+    /// to `progress`; a new segment starts no earlier than `due` (where the write head may be
+    /// now). Returns text a segment change let out.
+    pub fn push_audio(
+        &mut self,
+        samples: &[i16],
+        arrived: Instant,
+        progress: u64,
+        due: u64,
+    ) -> Vec<Cue> {
         if samples.is_empty() {
             return Vec::new();
         }
@@ -247,7 +254,7 @@ impl Timeline {
             self.translated.after_silence = true;
             return Vec::new();
         }
-        let ended = self.open_segment(progress);
+        let ended = self.open_segment(progress, due);
         let at = self.speech_end();
         let segment = self.translated.segment.as_mut().expect("just opened");
         segment.speech.get_or_insert(at);
@@ -268,8 +275,8 @@ impl Timeline {
 
     /// Adds a translated-text fragment (append-only) sent at engine progress `progress`;
     /// returns the text ready to go out.
-    pub fn push_text(&mut self, delta: &str, progress: u64) -> Vec<Cue> {
-        let mut out = self.open_segment(progress);
+    pub fn push_text(&mut self, delta: &str, progress: u64, due: u64) -> Vec<Cue> {
+        let mut out = self.open_segment(progress, due);
         let segment = self.translated.segment.as_ref().expect("just opened");
         // Text that comes first goes at the segment's start; text that follows its speech goes
         // with the latest of it.
@@ -282,9 +289,9 @@ impl Timeline {
     }
 
     /// Adds a source-text fragment; it goes with the source speech it transcribes.
-    pub fn push_source_text(&mut self, delta: &str, progress: u64) -> Vec<Cue> {
+    pub fn push_source_text(&mut self, delta: &str, progress: u64, due: u64) -> Vec<Cue> {
         let mut out = Vec::new();
-        let floor = self.written;
+        let floor = self.written.max(due);
         let mut ignored = Vec::new();
         self.source.segment(progress, floor, &mut out, &mut ignored);
         let at = self.source.segment.as_ref().expect("just opened").start;
@@ -293,9 +300,9 @@ impl Timeline {
     }
 
     /// Starts a translated segment if this output begins one: silence is queued up to its anchor.
-    fn open_segment(&mut self, progress: u64) -> Vec<Cue> {
+    fn open_segment(&mut self, progress: u64, due: u64) -> Vec<Cue> {
         let mut ended = Vec::new();
-        let floor = self.speech_end();
+        let floor = self.speech_end().max(due);
         if self
             .translated
             .segment(progress, floor, &mut ended, &mut self.utterances)
@@ -407,7 +414,7 @@ mod tests {
         let mut t = timeline();
         let out = t.advance(100);
         assert_eq!(out.audio, vec![0; 100]);
-        t.push_audio(&[70; 50], Instant::now(), 100);
+        t.push_audio(&[70; 50], Instant::now(), 100, 0);
         let out = t.advance(130);
         assert_eq!(out.start, 100);
         assert_eq!(&out.audio[..30], &[70; 30]);
@@ -421,12 +428,12 @@ mod tests {
     #[test]
     fn a_segment_follows_on_and_the_next_is_never_overlapped() {
         let mut t = timeline();
-        t.push_audio(&[100; 10], Instant::now(), 0);
-        t.push_audio(&[200; 10], Instant::now(), 0);
+        t.push_audio(&[100; 10], Instant::now(), 0, 0);
+        t.push_audio(&[200; 10], Instant::now(), 0, 0);
         assert_eq!(t.advance(5).audio, vec![100; 5]);
         // A new segment (progress moved on) is placed after what is queued, at its progress
         // (no onset to match, no lag seen: never earlier than the engine could have heard it).
-        t.push_audio(&[300; 10], Instant::now(), 2 * S);
+        t.push_audio(&[300; 10], Instant::now(), 2 * S, 0);
         let out = t.finish(0);
         assert_eq!(
             &out.audio[..15],
@@ -444,8 +451,8 @@ mod tests {
         t.onset(2 * S);
         t.advance(S);
         // The engine answers at 3.5 s of input: the translation goes just after 2 s.
-        t.push_text("Hola. ", 3 * S + S / 2);
-        t.push_audio(&[500; 100], Instant::now(), 3 * S + S / 2);
+        t.push_text("Hola. ", 3 * S + S / 2, 0);
+        t.push_audio(&[500; 100], Instant::now(), 3 * S + S / 2, 0);
         assert_eq!(t.speech_end(), 2 * S + ALIGN_LAG + 100);
         let out = t.advance(3 * S);
         let first = out.audio.iter().position(|&s| s != 0).unwrap() as u64 + out.start;
@@ -465,21 +472,21 @@ mod tests {
         let mut t = timeline();
         t.onset(S);
         t.advance(3 * S);
-        let text = t.push_text("Hola ", 3 * S);
+        let text = t.push_text("Hola ", 3 * S, 0);
         assert_eq!(text[0].start, 3 * S);
-        t.push_audio(&[500; 100], Instant::now(), 3 * S);
+        t.push_audio(&[500; 100], Instant::now(), 3 * S, 0);
         assert_eq!(t.advance(3 * S + 100).audio, vec![500; 100]);
     }
 
     #[test]
     fn silent_chunks_are_never_queued_and_end_a_segment() {
         let mut t = timeline();
-        t.push_audio(&[300; 10], Instant::now(), 0);
-        t.push_audio(&[0; 10], Instant::now(), 0);
+        t.push_audio(&[300; 10], Instant::now(), 0, 0);
+        t.push_audio(&[0; 10], Instant::now(), 0, 0);
         assert_eq!(t.pending(), 10);
         assert_eq!(t.silence_skipped(), 10);
         t.onset(0); // too old to match: the next segment trails the progress by the lag seen
-        t.push_audio(&[-300; 10], Instant::now(), 0);
+        t.push_audio(&[-300; 10], Instant::now(), 0, 0);
         assert_eq!(
             t.advance(20).audio,
             [vec![300; 10], vec![-300; 10]].concat()
@@ -489,8 +496,8 @@ mod tests {
     #[test]
     fn queue_bound_drops_oldest_and_counts() {
         let mut t = Timeline::new(settings(false), 8);
-        t.push_audio(&[100; 6], Instant::now(), 0);
-        t.push_audio(&[200; 6], Instant::now(), 0);
+        t.push_audio(&[100; 6], Instant::now(), 0, 0);
+        t.push_audio(&[200; 6], Instant::now(), 0, 0);
         assert_eq!(t.pending(), 8);
         assert_eq!(t.dropped(), 4);
         assert_eq!(t.advance(8).audio, [vec![100; 2], vec![200; 6]].concat());
@@ -501,21 +508,21 @@ mod tests {
         let mut t = timeline();
         t.onset(2 * S);
         t.advance(S);
-        let cues = t.push_source_text("good morning. ", 4 * S);
+        let cues = t.push_source_text("good morning. ", 4 * S, 0);
         assert_eq!(cues[0].start, 2 * S + ALIGN_LAG);
         assert!(cues[0].line_end);
         // Never before the write head.
         t.onset(5 * S);
         t.advance(10 * S);
-        let cues = t.push_source_text("again. ", 11 * S);
+        let cues = t.push_source_text("again. ", 11 * S, 0);
         assert_eq!(cues[0].start, 10 * S);
     }
 
     #[test]
     fn cue_mode_cues_cover_their_speech() {
         let mut t = Timeline::new(settings(true), 1 << 24);
-        assert!(t.push_text("Buenos días.", 0).is_empty());
-        t.push_audio(&[500; 48_000], Instant::now(), 0);
+        assert!(t.push_text("Buenos días.", 0, 0).is_empty());
+        t.push_audio(&[500; 48_000], Instant::now(), 0, 0);
         let out = t.advance(30_000);
         assert!(out.cues.is_empty());
         assert_eq!(t.text_hold(), 0);

@@ -38,7 +38,10 @@ fn latency_is_answered_from_settings_before_any_connection() {
     translate.set_property_from_str("subtitle-mode", "cues");
     let mut query = gst::query::Latency::new();
     assert!(translate.static_pad("src").unwrap().query(&mut query));
-    assert_eq!(query.result().1, gst::ClockTime::from_mseconds(700 + 250 + 4000));
+    assert_eq!(
+        query.result().1,
+        gst::ClockTime::from_mseconds(700 + 250 + 4000)
+    );
     translate.set_property_from_str("subtitle-mode", "live");
 
     pipeline.set_state(gst::State::Playing).unwrap();

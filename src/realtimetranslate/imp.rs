@@ -11,9 +11,7 @@
 //! or a wait (clock, queue room, connection room, drain).
 
 use super::ear_voice::EarVoiceSpans;
-use super::output::{
-    NONLIVE_HOLD, NONLIVE_QUIET, Output, PadItems, samples_to_time, time_to_samples,
-};
+use super::output::{NONLIVE_QUIET, Output, PadItems, samples_to_time, time_to_samples};
 use super::settings::{self, Settings, language_problem};
 use super::{Backend, NoiseReduction, Pacing, SubtitleMode};
 use crate::connection::{Connection, ConnectionEvent, ConnectionState};
@@ -595,13 +593,12 @@ impl RealtimeTranslate {
             return None;
         }
         let running_time = state.segment.to_running_time(pts?)?;
-        // Output follows the engine's answers NONLIVE_HOLD behind (NONLIVE_QUIET more when the
-        // engine says nothing of its progress): feed that much further ahead so it is on time.
-        let hold = samples_to_time(NONLIVE_HOLD)
-            + gst::ClockTime::from_nseconds(NONLIVE_QUIET.as_nanos() as u64);
+        // Output follows the engine's answers, or input NONLIVE_QUIET old when the engine says
+        // nothing: feed that much further ahead so that output is on time.
+        let quiet = gst::ClockTime::from_nseconds(NONLIVE_QUIET.as_nanos() as u64);
         Some((
             running_time,
-            samples_to_time(state.latency_samples) + hold + PACING_HEADROOM,
+            samples_to_time(state.latency_samples) + quiet + PACING_HEADROOM,
         ))
     }
 

@@ -4,11 +4,12 @@
 //! Positions are 24 kHz sample counts from `origin`, the PTS of the first input sample, so the
 //! output shares the input's timeline and never drifts from it by rounding.
 //!
-//! The write head: live input has a deadline, so output is written `latency` behind the input
-//! (the element reports that plus a margin). Non-live input has none, so the element waits for
-//! the engine instead: output is written only [`NONLIVE_HOLD`] behind what the engine has
-//! answered, so that every translation finds its place near its source, whatever the pacing or
-//! buffer size.
+//! The write head is `latency` behind the input's end, live: live input has a deadline, and
+//! the element reports that latency plus a margin. Non-live input has none, and may come much
+//! faster than real time or in huge buffers, so there the write head is `latency` behind what
+//! the engine has *answered*: the element waits for the engine, and every translation finds its
+//! place near its source whatever the pacing or buffer size. Either way a small `latency` puts
+//! a translation right after its source (low delay) and a large one lines it up with it.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -29,12 +30,8 @@ const MAX_PENDING_SAMPLES_UNPACED: usize = 1200 * SAMPLE_RATE as usize;
 const MIN_GAP_SAMPLES: u64 = SAMPLE_RATE as u64 / 10;
 /// Longest audio buffer pushed.
 const MAX_BUFFER_SAMPLES: usize = SAMPLE_RATE as usize / 10;
-/// Non-live: output is written this far behind what the engine has answered. A per-sentence
-/// engine answers a sentence only once it has ended, so this is the longest sentence whose
-/// translation still lands at its start.
-pub const NONLIVE_HOLD: u64 = 8 * SAMPLE_RATE as u64;
-/// Non-live: input older than this (wall time) counts as answered even when the engine says
-/// nothing of its progress (silence, or a backend without `elapsed_ms`).
+/// Non-live: when the engine has sent nothing for this long (wall time), input older than this
+/// counts as answered (an engine is silent in pauses, and must not hold the output back).
 pub const NONLIVE_QUIET: Duration = Duration::from_millis(1500);
 /// Non-live: written at once whatever the engine says, so downstream can preroll.
 const PREROLL_SAMPLES: u64 = MAX_BUFFER_SAMPLES as u64;
@@ -66,8 +63,10 @@ struct TextPad {
 /// How far a non-live engine has answered.
 #[derive(Debug)]
 struct Answered {
-    /// Highest input position the engine said it had heard when it answered.
+    /// Engine progress of its latest output.
     reported: u64,
+    /// When its latest output came.
+    last_output: Option<Instant>,
     /// Input end as the streaming thread saw it, recently.
     history: VecDeque<(Instant, u64)>,
 }
@@ -75,12 +74,20 @@ struct Answered {
 impl Answered {
     fn position(&self, now: Instant) -> u64 {
         let quiet = self
+            .last_output
+            .is_none_or(|at| now.duration_since(at) >= NONLIVE_QUIET);
+        let heard_long_ago = self
             .history
             .iter()
             .rev()
-            .find(|(at, _)| now.duration_since(*at) >= NONLIVE_QUIET)
+            .find(|(at, _)| quiet && now.duration_since(*at) >= NONLIVE_QUIET)
             .map_or(0, |&(_, end)| end);
-        self.reported.max(quiet)
+        self.reported.max(heard_long_ago)
+    }
+
+    fn output(&mut self, now: Instant, progress: u64) {
+        self.reported = self.reported.max(progress);
+        self.last_output = Some(now);
     }
 
     fn input_reached(&mut self, now: Instant, input_end: u64) {
@@ -139,6 +146,7 @@ impl Output {
         } else if self.answered.is_none() {
             self.answered = Some(Answered {
                 reported: 0,
+                last_output: None,
                 history: VecDeque::new(),
             });
         }
@@ -159,24 +167,26 @@ impl Output {
     /// `position`.
     pub fn engine_progress(&mut self, position: u64) {
         self.reported_progress = Some(position);
-        if let Some(answered) = &mut self.answered {
-            answered.reported = answered.reported.max(position);
-        }
     }
 
-    /// Engine progress for output arriving now: what the engine said, or else what it had been
-    /// sent (live: the input's end), never beyond the input.
-    fn progress(&mut self) -> u64 {
+    /// Engine progress for output arriving now: what the engine said, or else the input's end
+    /// (what it may have heard), never beyond the input; and where the write head may be now.
+    fn progress(&mut self) -> (u64, u64) {
         let input_end = self.input_end.unwrap_or(0);
-        self.reported_progress
+        let progress = self
+            .reported_progress
             .take()
-            .map_or(input_end, |p| p.min(input_end))
+            .map_or(input_end, |p| p.min(input_end));
+        if let Some(answered) = &mut self.answered {
+            answered.output(Instant::now(), progress);
+        }
+        (progress, self.due(input_end))
     }
 
     /// Translated speech arrived.
     pub fn push_audio(&mut self, samples: &[i16], arrived: Instant) -> PadItems {
-        let progress = self.progress();
-        let cues = self.timeline.push_audio(samples, arrived, progress);
+        let (progress, due) = self.progress();
+        let cues = self.timeline.push_audio(samples, arrived, progress, due);
         let mut items = self.write_arrived();
         items.text.extend(self.cue_items(&cues, false));
         items
@@ -184,15 +194,15 @@ impl Output {
 
     /// Translated text arrived.
     pub fn push_text(&mut self, delta: &str) -> Vec<Item> {
-        let progress = self.progress();
-        let cues = self.timeline.push_text(delta, progress);
+        let (progress, due) = self.progress();
+        let cues = self.timeline.push_text(delta, progress, due);
         self.cue_items(&cues, false)
     }
 
     /// Source text arrived.
     pub fn push_source_text(&mut self, delta: &str) -> Vec<Item> {
-        let progress = self.progress();
-        let cues = self.timeline.push_source_text(delta, progress);
+        let (progress, due) = self.progress();
+        let cues = self.timeline.push_source_text(delta, progress, due);
         self.cue_items(&cues, true)
     }
 
@@ -231,14 +241,16 @@ impl Output {
         items
     }
 
-    /// Where the write head may be now.
+    /// Where the write head may be now: `latency` behind the input (live) or behind what the
+    /// engine has answered (non-live).
     fn due(&self, input_end: u64) -> u64 {
-        let behind_input = input_end.saturating_sub(self.write_lag);
         match &self.answered {
-            None => behind_input,
+            None => input_end.saturating_sub(self.write_lag),
             Some(answered) => {
-                let answered = answered.position(Instant::now());
-                behind_input.min(answered.saturating_sub(NONLIVE_HOLD).max(PREROLL_SAMPLES))
+                let answered = answered.position(Instant::now()).min(input_end);
+                answered
+                    .saturating_sub(self.write_lag)
+                    .max(PREROLL_SAMPLES.min(input_end))
             }
         }
     }
