@@ -28,8 +28,8 @@ const BACKLOG_CHUNKS: usize = 64;
 /// Output of a session waiting for its predecessor to finish, at most (audio samples): the
 /// predecessor's drain timeout ends the wait long before this in practice.
 const MAX_HELD_SAMPLES: u64 = 120 * SAMPLE_RATE as u64;
-/// A session that worked at least this long is replaced at once when it ends; a shorter one
-/// counts as a failed attempt (back-off).
+/// A session that worked at least this long (or took this much audio) is replaced at once when
+/// it ends; a shorter one counts as a failed attempt (back-off).
 const MIN_HEALTHY_SESSION: Duration = Duration::from_secs(2);
 /// Input that can wait keeps at most this much audio unanswered by the session (5 s): what is
 /// in flight is lost if the connection drops, so input faster than real time must not run far
@@ -863,6 +863,7 @@ impl Supervisor {
     /// waits for it. Gives up with `err` after too many failed attempts in a row.
     fn lost_current(&mut self, err: SessionError, lost: Option<Slot>) -> Result<(), SessionError> {
         let connected_at = lost.as_ref().and_then(|slot| slot.connected_at);
+        let audio_taken = lost.as_ref().map_or(0, |slot| slot.sent);
         let lost_session_id = lost.map(|slot| slot.session_id).unwrap_or_default();
         let reason = err.to_string();
         // Unsent audio waits for the next session, in input order.
@@ -891,8 +892,10 @@ impl Supervisor {
         }
         self.rotate_at = None;
         self.switch_deadline = None;
-        // A session that dies as soon as it opens must not make a tight loop.
-        let worked = connected_at.is_some_and(|at| at.elapsed() >= MIN_HEALTHY_SESSION);
+        // A session that dies as soon as it opens must not make a tight loop. Working is judged
+        // by time or by audio (input ahead of real time gives a session much audio quickly).
+        let worked = connected_at.is_some_and(|at| at.elapsed() >= MIN_HEALTHY_SESSION)
+            || audio_taken >= MIN_HEALTHY_SESSION.as_secs() * u64::from(SAMPLE_RATE);
         let delay = if worked && !matches!(err, SessionError::RateLimited(_)) {
             Duration::ZERO
         } else {

@@ -165,7 +165,10 @@ fn speech_is_translated_over_socketio_with_audio_held_until_ready_for_audio() {
     let input_seconds = 0.5 + speech + 3.0;
     let peer = Peer::start("normal");
     let captured = run(
-        &speech_pipeline(&wav, &peer.element(GT_KEY, "target-language=pt-BR")),
+        &speech_pipeline(
+            &wav,
+            &peer.element(GT_KEY, "target-language=pt-BR subtitle-mode=cues"),
+        ),
         Duration::from_secs(40),
     );
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);

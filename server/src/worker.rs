@@ -106,8 +106,16 @@ struct State {
     /// Config whose creation failed; not retried until the config changes.
     failed: Option<EngineConfig>,
     samples: u64,
+    /// Input heard when the latest output went out.
+    samples_at_output: u64,
     events: UnboundedSender<WorkerEvent>,
 }
+
+/// With nothing to say for this much input (1 s), the engine sends [`KEEPALIVE_SAMPLES`] of
+/// digital silence, as the live service does between utterances: clients learn from its
+/// `elapsed_ms` how far the engine has listened.
+const KEEPALIVE_AFTER: u64 = 24_000;
+const KEEPALIVE_SAMPLES: usize = 4_800;
 
 impl State {
     fn elapsed_ms(&self) -> u64 {
@@ -115,7 +123,10 @@ impl State {
     }
 
     /// Forwards outputs; false when the session is gone.
-    fn forward(&self, outputs: Vec<EngineOutput>) -> bool {
+    fn forward(&mut self, outputs: Vec<EngineOutput>) -> bool {
+        if !outputs.is_empty() {
+            self.samples_at_output = self.samples;
+        }
         let elapsed_ms = self.elapsed_ms();
         outputs.into_iter().all(|output| {
             self.events
@@ -174,6 +185,7 @@ fn run(
         engine: None,
         failed: None,
         samples: 0,
+        samples_at_output: 0,
         events,
     };
     for cmd in rx {
@@ -192,7 +204,10 @@ fn run(
                 }
                 match &mut st.engine {
                     Some((_, e)) => {
-                        let out = e.push_audio(&pcm);
+                        let mut out = e.push_audio(&pcm);
+                        if out.is_empty() && st.samples >= st.samples_at_output + KEEPALIVE_AFTER {
+                            out.push(EngineOutput::OutputAudio(vec![0; KEEPALIVE_SAMPLES]));
+                        }
                         st.forward(out)
                     }
                     None => true,

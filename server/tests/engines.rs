@@ -61,22 +61,34 @@ fn check_utterance_output(events: &[Value]) {
     );
     let audio = of_type(events, "session.output_audio.delta");
     let mut pcm = Vec::new();
+    let mut keepalives = Vec::new();
     for a in &audio {
         assert_eq!(a["sample_rate"], 24000);
         assert_eq!(a["channels"], 1);
         assert_eq!(a["format"], "pcm16");
         let chunk = unb64(a["delta"].as_str().unwrap());
         assert!(chunk.len() <= 4800);
-        pcm.extend(chunk);
+        if chunk.iter().all(|&s| s == 0) {
+            // A keep-alive: 200 ms of digital silence after 1 s of input with nothing to say.
+            assert_eq!(chunk.len(), 4800);
+            keepalives.push(a["elapsed_ms"].as_u64().unwrap());
+        } else {
+            pcm.extend(chunk);
+        }
     }
     assert_eq!(pcm.len(), 24_000);
     assert_eq!(pcm.iter().map(|s| s.abs()).max(), Some(8000));
+    // The tone starts at 0.5 s: one keep-alive when 1 s of input has gone unanswered.
+    assert_eq!(keepalives, [1000]);
     let mut ids = std::collections::HashSet::new();
     for e in events {
         let id = e["event_id"].as_str().unwrap();
         assert!(id.starts_with("ev_"));
         assert!(ids.insert(id.to_owned()), "duplicate {id}");
-        if e["type"] != "session.closed" {
+        let keepalive = e["delta"].as_str().is_some_and(|d| {
+            e["type"] == "session.output_audio.delta" && unb64(d).iter().all(|&s| s == 0)
+        });
+        if e["type"] != "session.closed" && !keepalive {
             let ms = e["elapsed_ms"].as_u64().unwrap();
             assert_eq!(ms % 200, 0);
             // The utterance ends 400 ms after the tone (at 1.9 s), inside the 200 ms chunk ending at 2.0 s.
@@ -93,10 +105,11 @@ async fn utterance_with_transcription() {
         deltas(&events, "session.input_transcript.delta"),
         ["utterance 1 of 1000 ms. "]
     );
-    // Input transcript, then text, then audio.
-    assert_eq!(events[0]["type"], "session.input_transcript.delta");
-    assert_eq!(events[1]["type"], "session.output_transcript.delta");
-    assert_eq!(events[3]["type"], "session.output_audio.delta");
+    // After the keep-alive: input transcript, then text, then audio.
+    assert_eq!(events[0]["type"], "session.output_audio.delta");
+    assert_eq!(events[1]["type"], "session.input_transcript.delta");
+    assert_eq!(events[2]["type"], "session.output_transcript.delta");
+    assert_eq!(events[4]["type"], "session.output_audio.delta");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,7 +11,7 @@
 //! or a wait (clock, queue room, connection room, drain).
 
 use super::ear_voice::EarVoiceSpans;
-use super::output::{NONLIVE_QUIET, Output, PadItems, samples_to_time, time_to_samples};
+use super::output::{Output, PadItems, samples_to_time, time_to_samples};
 use super::settings::{self, Settings, language_problem};
 use super::{Backend, NoiseReduction, Pacing, SubtitleMode};
 use crate::connection::{Connection, ConnectionEvent, ConnectionState};
@@ -43,6 +43,9 @@ const GAP_TOLERANCE: gst::ClockTime = gst::ClockTime::from_mseconds(40);
 /// Non-live input is fed this much ahead of the clock so the output reaches synchronised sinks
 /// in time.
 const PACING_HEADROOM: gst::ClockTime = gst::ClockTime::from_mseconds(100);
+/// Non-live input is fed this much further ahead of the clock, so that the engine's answers
+/// (with its keep-alives, how far it has listened) come before their output is due.
+const ENGINE_AHEAD: gst::ClockTime = gst::ClockTime::from_mseconds(1500);
 /// Non-live input taken while prerolling, beyond the latency: enough for downstream to preroll.
 const PREROLL_AHEAD: gst::ClockTime = gst::ClockTime::from_mseconds(200);
 /// At most one warning message on the bus per this interval (every one is still logged).
@@ -593,12 +596,10 @@ impl RealtimeTranslate {
             return None;
         }
         let running_time = state.segment.to_running_time(pts?)?;
-        // Output follows the engine's answers, or input NONLIVE_QUIET old when the engine says
-        // nothing: feed that much further ahead so that output is on time.
-        let quiet = gst::ClockTime::from_nseconds(NONLIVE_QUIET.as_nanos() as u64);
+        // Output follows the engine's answers: feed it far enough ahead that they come in time.
         Some((
             running_time,
-            samples_to_time(state.latency_samples) + quiet + PACING_HEADROOM,
+            samples_to_time(state.latency_samples) + ENGINE_AHEAD + PACING_HEADROOM,
         ))
     }
 

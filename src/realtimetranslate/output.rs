@@ -31,8 +31,11 @@ const MIN_GAP_SAMPLES: u64 = SAMPLE_RATE as u64 / 10;
 /// Longest audio buffer pushed.
 const MAX_BUFFER_SAMPLES: usize = SAMPLE_RATE as usize / 10;
 /// Non-live: when the engine has sent nothing for this long (wall time), input older than this
-/// counts as answered (an engine is silent in pauses, and must not hold the output back).
-pub const NONLIVE_QUIET: Duration = Duration::from_millis(1500);
+/// counts as answered, so that an engine that neither answers nor sends keep-alives (a turn-based
+/// one during a long turn) cannot hold the output back for good. Long enough for an engine
+/// busy on a long utterance on a loaded machine: those that send keep-alives (the translation
+/// protocol) are placed by what they say, whatever the machine's speed.
+pub const NONLIVE_QUIET: Duration = Duration::from_secs(4);
 /// Non-live: written at once whatever the engine says, so downstream can preroll.
 const PREROLL_SAMPLES: u64 = MAX_BUFFER_SAMPLES as u64;
 
