@@ -267,7 +267,8 @@ pub struct Run {
     /// Live: the latency a LATENCY query through each appsink's peer (the element's pad) reported:
     /// `(pad, live, min, max)`, in seconds.
     pub latencies: Vec<(String, bool, f64, Option<f64>)>,
-    /// Live: the pipeline's configured latency.
+    /// Live: the pipeline's latency (a LATENCY query on it: the sinks add their
+    /// `processing-deadline`), seconds.
     pub pipeline_latency: Option<f64>,
     /// Live: for every input buffer, `(running time it was pushed, how late: pushed − its end)`.
     pub feed: Vec<(f64, f64)>,
@@ -442,7 +443,10 @@ pub fn run_live(element: gst::Element, rate: u32, samples: &[i16], timeout: Dura
             ));
         }
     }
-    run.pipeline_latency = pipeline.latency().map(seconds);
+    let mut query = gst::query::Latency::new();
+    if pipeline.query(&mut query) {
+        run.pipeline_latency = Some(seconds(query.result().1));
+    }
     wait_end(&pipeline, &mut run, timeout, started);
     pipeline.set_state(gst::State::Null).unwrap();
     run.feed = feeder.join().unwrap();
