@@ -10,6 +10,9 @@
 //! Thresholds on input audio count the decoded samples of valid appends (24 kHz): the audio up to
 //! the threshold is translated and its output delivered before the fault fires; audio past it is
 //! discarded.
+//!
+//! `fault_answer_delay_ms` ends nothing: it makes a slow engine out of a fast one (every output goes
+//! out that much wall time after the engine produced it, `elapsed_ms` unchanged).
 
 use std::fmt;
 
@@ -86,6 +89,11 @@ pub struct Faults {
     /// Code of the `error_after_audio_ms` error (`insufficient_quota`, `invalid_api_key`, …); its
     /// type follows from it (see [`error_type_for`]).
     pub error_code: Option<String>,
+    /// Every engine output (transcript deltas, audio deltas) is sent this many ms of wall time after
+    /// the engine produced it, in order, with its `elapsed_ms` unchanged; input is still read
+    /// meanwhile, and `session.closed` comes after the last delayed output. A slow engine, without
+    /// slowing the test engine's decisions down.
+    pub answer_delay_ms: Option<u64>,
 }
 
 /// Why fault parameters were refused; the text names the parameter and what it accepts.
@@ -101,7 +109,7 @@ impl fmt::Display for FaultError {
 impl std::error::Error for FaultError {}
 
 /// Every query parameter name this module understands.
-pub const FAULT_PARAMETERS: [&str; 10] = [
+pub const FAULT_PARAMETERS: [&str; 11] = [
     "fault_expire_after_ms",
     "fault_expire_early_ms",
     "fault_drop_after_audio_ms",
@@ -112,6 +120,7 @@ pub const FAULT_PARAMETERS: [&str; 10] = [
     "fault_server_error_after_audio_ms",
     "fault_error_after_audio_ms",
     "fault_error_code",
+    "fault_answer_delay_ms",
 ];
 
 fn parse_ms(name: &str, value: &str) -> Result<u64, FaultError> {
@@ -165,6 +174,7 @@ impl Faults {
             "fault_error_after_audio_ms" => {
                 self.error_after_audio_ms = Some(parse_ms(name, value)?)
             }
+            "fault_answer_delay_ms" => self.answer_delay_ms = Some(parse_ms(name, value)?),
             "fault_refuse_status" => match value.parse::<u16>() {
                 Ok(s @ 400..=599) => self.refuse_status = Some(s),
                 _ => {
@@ -251,6 +261,7 @@ impl Faults {
                 .or(self.server_error_after_audio_ms),
             error_after_audio_ms: over.error_after_audio_ms.or(self.error_after_audio_ms),
             error_code: over.error_code.clone().or_else(|| self.error_code.clone()),
+            answer_delay_ms: over.answer_delay_ms.or(self.answer_delay_ms),
         }
     }
 
@@ -296,6 +307,7 @@ impl Faults {
             self.server_error_after_audio_ms,
         );
         num("fault_error_after_audio_ms", self.error_after_audio_ms);
+        num("fault_answer_delay_ms", self.answer_delay_ms);
         if let Some(k) = self.send {
             parts.push(format!("fault_send={}", k.name()));
         }
@@ -303,6 +315,11 @@ impl Faults {
             parts.push(format!("fault_error_code={c}"));
         }
         parts.join("&")
+    }
+
+    /// How long every engine output is held back (`fault_answer_delay_ms`).
+    pub(crate) fn answer_delay(&self) -> Option<std::time::Duration> {
+        self.answer_delay_ms.map(std::time::Duration::from_millis)
     }
 
     /// The session-time expiry: `(ms, parameter name, announced in expires_at)`.
@@ -382,7 +399,8 @@ mod tests {
             "model=m&fault_expire_after_ms=1500&fault_drop_after_audio_ms=3000\
              &fault_stall_after_audio_ms=7&fault_refuse_status=503&fault_send=oversized\
              &fault_rate_limit_first=2&fault_server_error_after_audio_ms=0\
-             &fault_error_after_audio_ms=900&fault_error_code=insufficient_quota&x=",
+             &fault_error_after_audio_ms=900&fault_error_code=insufficient_quota\
+             &fault_answer_delay_ms=3000&x=",
         )
         .unwrap();
         assert_eq!(
@@ -398,6 +416,7 @@ mod tests {
                 server_error_after_audio_ms: Some(0),
                 error_after_audio_ms: Some(900),
                 error_code: Some("insufficient_quota".into()),
+                answer_delay_ms: Some(3000),
             }
         );
         assert!(f.validate().is_ok());
@@ -421,6 +440,10 @@ mod tests {
             ("fault_expire_after_ms=-1", "'fault_expire_after_ms'"),
             ("fault_expire_after_ms=", "'fault_expire_after_ms'"),
             ("fault_stall_after_audio_ms=86400001", "86400000"),
+            (
+                "fault_answer_delay_ms=1.5",
+                "'fault_answer_delay_ms': '1.5'",
+            ),
             ("fault_refuse_status=200", "400 to 599"),
             ("fault_refuse_status=600", "400 to 599"),
             ("fault_send=bogus", "malformed_json, unknown_event"),
@@ -449,6 +472,7 @@ mod tests {
         let server = Faults {
             error_code: Some("insufficient_quota".into()),
             drop_after_audio_ms: Some(100),
+            answer_delay_ms: Some(500),
             ..Faults::default()
         };
         let merged = server.overridden_by(
@@ -457,6 +481,9 @@ mod tests {
         );
         assert_eq!(merged.drop_after_audio_ms, Some(9));
         assert_eq!(merged.error_code.as_deref(), Some("insufficient_quota"));
+        assert_eq!(merged.answer_delay_ms, Some(500));
+        let faster = server.overridden_by(&Faults::from_query("fault_answer_delay_ms=0").unwrap());
+        assert_eq!(faster.answer_delay_ms, Some(0));
         assert!(merged.validate().is_ok());
     }
 

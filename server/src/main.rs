@@ -37,6 +37,7 @@ Fault injection, for every connection (a connection's `fault_*` URL query parame
   --fault-server-error-after-audio-ms N  error server_error, close 1011 after N ms of input audio
   --fault-error-after-audio-ms N         error CODE, close 3000 after N ms of input audio
   --fault-error-code CODE                ... with this code (e.g. insufficient_quota)
+  --fault-answer-delay-ms N              send every engine output N ms (wall time) after it was produced
 
 Prints `listening on ws://ADDR/v1/realtime/translations (engine NAME)` once ready.";
 
@@ -213,13 +214,16 @@ mod tests {
             "--fault-error-code",
             "insufficient_quota",
             "--fault-refuse-status=429",
+            "--fault-answer-delay-ms",
+            "700",
         ])
         .unwrap()
         .unwrap();
         assert_eq!(
             a.faults.to_query(),
             "fault_drop_after_audio_ms=3000&fault_refuse_status=429\
-             &fault_error_after_audio_ms=500&fault_send=binary&fault_error_code=insufficient_quota"
+             &fault_error_after_audio_ms=500&fault_answer_delay_ms=700&fault_send=binary\
+             &fault_error_code=insufficient_quota"
         );
         let e = parse(&["--fault-stall-after-audio-ms", "soon"])
             .err()

@@ -32,7 +32,8 @@ pub struct SessionRecord {
     pub events_not_recorded: u64,
     /// The faults this connection asked for (query parameters over server-wide ones).
     pub faults: Faults,
-    /// Faults that took effect, in order (`fault_send` first, then at most one session-ending one).
+    /// Faults that took effect, in order (`fault_send` first, `fault_answer_delay_ms` from the start,
+    /// then at most one session-ending one).
     pub faults_fired: Vec<FiredFault>,
 }
 

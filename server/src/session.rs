@@ -3,6 +3,7 @@
 //! client close sequence. Every client mistake is answered with an `error` event; the session stays open.
 //! Injected faults (see [`crate::faults`]) fire from here.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -69,6 +70,8 @@ struct Session {
     triggers: Vec<AudioTrigger>,
     /// A trigger reached by the last append; fired by the main loop.
     pending_fault: Option<AudioAction>,
+    /// `fault_answer_delay_ms`: how long engine events are held back (zero without it).
+    answer_delay: Duration,
 }
 
 /// Runs one connection to its end; the record is marked ended when `record` drops.
@@ -104,6 +107,7 @@ pub(crate) async fn run(
         audio_samples: 0,
         triggers: faults.audio_triggers(),
         pending_fault: None,
+        answer_delay: faults.answer_delay().unwrap_or_default(),
     };
     shared.config.log(|| {
         format!(
@@ -121,6 +125,13 @@ pub(crate) async fn run(
     }
 
     let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    // Aborted when the session ends, whichever way.
+    let mut _delay_stage = None;
+    if let Some(delay) = faults.answer_delay() {
+        let (delayed, stage) = delay_events(events_rx, delay);
+        events_rx = delayed;
+        _delay_stage = Some(stage);
+    }
     let initial = EngineConfig {
         language: s.config.language.clone(),
         transcribe: s.config.transcribe(),
@@ -155,6 +166,10 @@ pub(crate) async fn run(
         && let Some(kind) = faults.send
     {
         sent = s.send_garbage(kind, n).await;
+    }
+    if faults.answer_delay_ms.is_some() {
+        // In effect from the start: the engine's first output is already held back.
+        s.record_fired("fault_answer_delay_ms");
     }
     let end = match sent {
         Err(Gone) => End::ClientGone,
@@ -371,7 +386,8 @@ impl Session {
             return Ok(None);
         };
         w.send(Command::Sync);
-        let timeout = tokio::time::sleep(FAULT_FLUSH_TIMEOUT);
+        // Delayed outputs (and the Synced after them) come that much later.
+        let timeout = tokio::time::sleep(FAULT_FLUSH_TIMEOUT + self.answer_delay);
         tokio::pin!(timeout);
         loop {
             tokio::select! {
@@ -658,6 +674,51 @@ impl Session {
         }
         Ok(())
     }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// `fault_answer_delay_ms`: a stage between the engine thread and the session loop that hands on
+/// every event `delay` after it came out of the engine, in order. It takes events as soon as they
+/// come (so their production time is known), holds them, and ends once the engine's channel has
+/// closed and everything held has gone out. The session loop keeps reading input meanwhile.
+fn delay_events(
+    mut from_engine: mpsc::UnboundedReceiver<WorkerEvent>,
+    delay: Duration,
+) -> (mpsc::UnboundedReceiver<WorkerEvent>, AbortOnDrop) {
+    let (tx, delayed) = mpsc::unbounded_channel();
+    let task = tokio::spawn(async move {
+        let mut held: VecDeque<(tokio::time::Instant, WorkerEvent)> = VecDeque::new();
+        let mut engine_open = true;
+        loop {
+            let due = held.front().map(|(at, _)| *at);
+            tokio::select! {
+                ev = from_engine.recv(), if engine_open => match ev {
+                    Some(ev) => held.push_back((tokio::time::Instant::now() + delay, ev)),
+                    None => engine_open = false,
+                },
+                _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)),
+                    if due.is_some() =>
+                {
+                    if let Some((_, ev)) = held.pop_front()
+                        && tx.send(ev).is_err()
+                    {
+                        return; // the session is gone
+                    }
+                }
+                // Engine finished (or died) and nothing is held: closing `tx` tells the session.
+                else => return,
+            }
+        }
+    });
+    (delayed, AbortOnDrop(task))
 }
 
 /// `fault_stall_after_audio_ms`: the connection is held, silent, until the client goes.

@@ -537,6 +537,7 @@ fn bad_fault_parameters_refuse_the_handshake_with_400() {
             ("fault_refuse_status=200", "'fault_refuse_status'"),
             ("fault_typo_ms=5", "'fault_typo_ms'"),
             ("fault_error_after_audio_ms=5", "'fault_error_code'"),
+            ("fault_answer_delay_ms=-5", "'fault_answer_delay_ms'"),
         ] {
             let (status, body) = refusal(&url(srv, faults)).await;
             assert_eq!(status, 400, "{faults}");
@@ -545,7 +546,7 @@ fn bad_fault_parameters_refuse_the_handshake_with_400() {
             let message = body["error"]["message"].as_str().unwrap();
             assert!(message.contains(named), "{faults}: {message}");
         }
-        assert_eq!(srv.records().handshakes_refused(), 5);
+        assert_eq!(srv.records().handshakes_refused(), 6);
     });
 }
 
@@ -583,4 +584,187 @@ fn server_wide_faults_apply_to_every_session_and_query_parameters_override_them(
             assert_eq!(s[1].faults_fired[0].audio_ms, 400);
         },
     );
+}
+
+/// What a client saw of one echo session: when each append went out, and every event with when
+/// it came in.
+struct TimedRun {
+    appends_sent: Vec<Instant>,
+    close_sent: Instant,
+    events: Vec<(Instant, Value)>,
+}
+
+impl TimedRun {
+    /// `(received at, event)` of every `session.output_audio.delta`.
+    fn audio(&self) -> Vec<&(Instant, Value)> {
+        self.events
+            .iter()
+            .filter(|(_, e)| e["type"] == "session.output_audio.delta")
+            .collect()
+    }
+
+    /// Every event after `session.created` without its id or arrival time, the delta as its
+    /// length and a hash, for comparing two runs.
+    fn content(&self) -> Vec<String> {
+        use std::hash::{Hash, Hasher};
+        self.events
+            .iter()
+            .skip(1)
+            .map(|(_, e)| {
+                let delta = e["delta"].as_str().unwrap_or("");
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                delta.hash(&mut h);
+                format!(
+                    "{} elapsed_ms={} delta={}/{:x}",
+                    e["type"],
+                    e["elapsed_ms"],
+                    delta.len(),
+                    h.finish()
+                )
+            })
+            .collect()
+    }
+}
+
+/// Five 200 ms appends 150 ms apart (the echo engine answers each at once, and "[1 s] " after the
+/// fifth), then `session.close`; events are read and timestamped as they come, by a task of their
+/// own, until `session.closed`.
+async fn timed_echo_session(url: &str) -> TimedRun {
+    let c = connect(url, &[]).await.unwrap();
+    let (mut tx, mut rx) = c.ws.split();
+    let reader = tokio::spawn(async move {
+        let mut events = Vec::new();
+        loop {
+            let msg = tokio::time::timeout(Duration::from_secs(30), rx.next())
+                .await
+                .expect("timed out waiting for session.closed")
+                .expect("socket ended")
+                .expect("socket error");
+            if let Message::Text(t) = msg {
+                let v: Value = serde_json::from_str(t.as_str()).unwrap();
+                let closed = v["type"] == "session.closed";
+                events.push((Instant::now(), v));
+                if closed {
+                    return (events, rx);
+                }
+            }
+        }
+    });
+    let input = ramp(24_000);
+    let mut appends_sent = Vec::new();
+    for chunk in input.chunks(4800) {
+        let ev = json!({"type": "session.input_audio_buffer.append", "audio": b64(chunk)});
+        appends_sent.push(Instant::now());
+        tx.send(Message::text(ev.to_string())).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let close_sent = Instant::now();
+    let close = json!({"type": "session.close"});
+    tx.send(Message::text(close.to_string())).await.unwrap();
+    let (events, rx) = reader.await.unwrap();
+    let mut ws = tx.reunite(rx).unwrap();
+    ws.close(None).await.unwrap();
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(5), ws.next()).await {}
+    TimedRun {
+        appends_sent,
+        close_sent,
+        events,
+    }
+}
+
+fn median_ms(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[test]
+fn answer_delay_ms_holds_every_output_back_in_order_while_input_is_still_read() {
+    const DELAY_MS: u64 = 1000;
+    with_echo_server(Faults::default(), async |srv| {
+        let plain = timed_echo_session(&url(srv, "")).await;
+        let delayed =
+            timed_echo_session(&url(srv, &format!("fault_answer_delay_ms={DELAY_MS}"))).await;
+
+        // The same events, in the same order, with the same elapsed_ms: only their time changed.
+        assert_eq!(delayed.content(), plain.content());
+        let kinds: Vec<&str> = delayed
+            .events
+            .iter()
+            .map(|(_, e)| e["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds.first(), Some(&"session.created"));
+        assert_eq!(kinds.last(), Some(&"session.closed"));
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == "session.output_transcript.delta")
+                .count(),
+            1
+        );
+
+        // Each append's echo: how long after the append went out it came back.
+        let latency = |run: &TimedRun| -> Vec<f64> {
+            let audio = run.audio();
+            assert_eq!(audio.len(), 5);
+            audio
+                .iter()
+                .zip(&run.appends_sent)
+                .map(|((at, _), sent)| at.duration_since(*sent).as_secs_f64() * 1000.0)
+                .collect()
+        };
+        let (plain_ms, delayed_ms) = (latency(&plain), latency(&delayed));
+        println!("echo latency without the fault: {plain_ms:.1?} ms");
+        println!("echo latency with fault_answer_delay_ms={DELAY_MS}: {delayed_ms:.1?} ms");
+        let added = median_ms(delayed_ms.clone()) - median_ms(plain_ms);
+        assert!(
+            added >= DELAY_MS as f64 - 100.0,
+            "outputs held back {added:.0} ms more than without the fault"
+        );
+        for ms in &delayed_ms {
+            // Never early; a generous bound above (a shared machine).
+            assert!(*ms >= DELAY_MS as f64, "{ms:.1} ms");
+            assert!(*ms <= DELAY_MS as f64 + 5000.0, "{ms:.1} ms");
+        }
+        // The transcript delta is held back too.
+        let transcript_at = delayed
+            .events
+            .iter()
+            .find(|(_, e)| e["type"] == "session.output_transcript.delta")
+            .unwrap()
+            .0;
+        assert!(
+            transcript_at.duration_since(delayed.appends_sent[4])
+                >= Duration::from_millis(DELAY_MS)
+        );
+        // session.closed only once everything held back has gone out, and itself after the delay.
+        let closed_at = delayed.events.last().unwrap().0;
+        assert!(closed_at.duration_since(delayed.close_sent) >= Duration::from_millis(DELAY_MS));
+
+        let records = srv.records();
+        assert!(
+            records
+                .wait_for_ended_sessions_async(2, Duration::from_secs(10))
+                .await
+        );
+        let sessions = records.sessions();
+        let (r_plain, r) = (&sessions[0], &sessions[1]);
+        assert!(r_plain.faults_fired.is_empty());
+        assert_eq!(r.faults.answer_delay_ms, Some(DELAY_MS));
+        assert_eq!(r.fault_fired(), Some("fault_answer_delay_ms"));
+        assert!(r.sent_session_closed);
+        // Input kept being read while outputs were held: every append reached the server before
+        // the first delayed output reached the client.
+        let first_output = delayed.audio()[0].0;
+        let appends: Vec<Instant> = r
+            .events
+            .iter()
+            .filter(|e| e.kind == "session.input_audio_buffer.append")
+            .map(|e| e.received_at)
+            .collect();
+        assert_eq!(appends.len(), 5);
+        assert!(
+            appends.iter().all(|at| *at < first_output),
+            "an append was read only after outputs went out"
+        );
+    });
 }

@@ -2,6 +2,8 @@
 //! flite, and pipelines whose outputs are captured for assertions.
 #![allow(dead_code)]
 
+pub mod timing;
+
 use gst::prelude::*;
 use realtimetranslate_server::engine::echo::EchoEngineFactory;
 use realtimetranslate_server::engine::utterance::UtteranceEngineFactory;
