@@ -279,8 +279,14 @@ fn check_utterances(
     );
     for (i, (s, t)) in source.iter().zip(translated).enumerate() {
         let n = i + 1;
-        let needle = format!("Frase {n} ");
-        let text = texts.iter().find(|(_, text)| text.contains(&needle));
+        // Live pieces are whole words ("Frase 1", then "de 1680 ms."); cues hold it all.
+        let needle = format!("Frase {n}");
+        let text = texts.iter().find(|(_, text)| {
+            text.split(|c: char| c.is_whitespace())
+                .collect::<Vec<_>>()
+                .windows(2)
+                .any(|w| w == ["Frase", n.to_string().as_str()])
+        });
         println!(
             "{n:>3} {:>6.2}–{:<8.2} {:>6.0} {:>6.2}–{:<8.2} {:>+10.2} {:>+10.2} {:>10} {:>10}",
             s.start,

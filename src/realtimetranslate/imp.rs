@@ -53,6 +53,8 @@ const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 /// Audio buffers queued before the src pad: ~1 s of output, then the streaming thread waits.
 const AUDIO_QUEUE_ITEMS: usize = 32;
 const TEXT_QUEUE_ITEMS: usize = 256;
+/// Live, after end of stream, the output moves on in steps of this while the engine drains.
+const DRAIN_STEP: Duration = Duration::from_millis(20);
 /// Output-delay samples kept for the statistics.
 const DELAY_SAMPLES: usize = 10_000;
 
@@ -643,6 +645,38 @@ impl RealtimeTranslate {
         *end
     }
 
+    /// Waits for the last translations after end of stream. Live, time goes on meanwhile: the
+    /// output keeps being written `latency` behind where the input would be, so that what the
+    /// engine still says is placed (and pushed) on time rather than after the drain.
+    fn wait_drain(&self, deadline: Instant) -> SessionEnd {
+        let live = self
+            .state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .is_some_and(|s| s.upstream_live == Some(true));
+        if !live {
+            return self.wait_session_end(deadline);
+        }
+        let started = Instant::now();
+        let input_end = self.shared.output.lock().unwrap().input_end;
+        loop {
+            let step = (Instant::now() + DRAIN_STEP).min(deadline);
+            let end = self.wait_session_end(step);
+            if end != SessionEnd::Running || Instant::now() >= deadline {
+                return end;
+            }
+            if let Some(input_end) = input_end {
+                let elapsed = time_to_samples(gst::ClockTime::from_nseconds(
+                    started.elapsed().as_nanos() as u64,
+                ));
+                let mut output = self.shared.output.lock().unwrap();
+                let items = output.input_reached(input_end + elapsed);
+                self.shared.push_items(items);
+            }
+        }
+    }
+
     fn upstream_is_live(&self) -> bool {
         let mut query = gst::query::Latency::new();
         self.sinkpad.peer_query(&mut query) && query.result().0
@@ -824,7 +858,7 @@ impl RealtimeTranslate {
         // The sessions have their own time limits (connecting, then draining); this one only
         // guards against a task that died.
         let deadline = Instant::now() + connect_timeout + drain_timeout + Duration::from_secs(3);
-        let end = self.wait_session_end(deadline);
+        let end = self.wait_drain(deadline);
         if end == SessionEnd::Cancelled {
             return false;
         }

@@ -112,7 +112,13 @@ fn seconds(t: gst::ClockTime) -> f64 {
 /// Records every buffer and event reaching `sink`'s sink pad, with its arrival running time (from
 /// the sink's own clock and base time) and its position through the pad's segment. `audio`:
 /// buffers are S16LE samples, else UTF-8 text. The sink's samples are pulled and dropped.
-pub fn record_sink(sink: &gst_app::AppSink, name: &str, audio: bool) -> Arc<Mutex<PadLog>> {
+/// Records what reaches `pad` (an appsink's sink pad, or the pad of the queue in front of it).
+pub fn record_sink(
+    sink: &gst_app::AppSink,
+    pad: &gst::Pad,
+    name: &str,
+    audio: bool,
+) -> Arc<Mutex<PadLog>> {
     let log = Arc::new(Mutex::new(PadLog {
         name: name.to_owned(),
         records: Vec::new(),
@@ -127,7 +133,6 @@ pub fn record_sink(sink: &gst_app::AppSink, name: &str, audio: bool) -> Arc<Mute
     );
     let segment = Mutex::new(gst::FormattedSegment::<gst::ClockTime>::new());
     let into = log.clone();
-    let pad = sink.static_pad("sink").unwrap();
     pad.add_probe(
         gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
         move |pad, info| {
@@ -248,12 +253,24 @@ fn link_sinks(
                 .sync(sync)
                 .build();
             pipeline.add(&sink).unwrap();
-            element
-                .static_pad(name)
-                .unwrap()
-                .link(&sink.static_pad("sink").unwrap())
-                .unwrap();
-            let log = record_sink(&sink, name, *name == "src");
+            // Live, a queue takes what the element pushes and records when it arrives: a sink
+            // that syncs to the clock blocks each push until the previous buffer is due, so
+            // measured at the sink, any element looks as late as the sink's own schedule.
+            let first = if sync {
+                let queue = gst::ElementFactory::make("queue")
+                    .property("max-size-buffers", 0u32)
+                    .property("max-size-bytes", 0u32)
+                    .property("max-size-time", 60_000_000_000u64)
+                    .build()
+                    .unwrap();
+                pipeline.add(&queue).unwrap();
+                queue.link(&sink).unwrap();
+                queue.static_pad("sink").unwrap()
+            } else {
+                sink.static_pad("sink").unwrap()
+            };
+            element.static_pad(name).unwrap().link(&first).unwrap();
+            let log = record_sink(&sink, &first, name, *name == "src");
             (sink, log)
         })
         .collect()
