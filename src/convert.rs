@@ -2,7 +2,8 @@
 //!
 //! Wraps GStreamer's own `GstAudioConverter` (format, channel mix and resampler in one pass) through
 //! its C API, since the Rust bindings only expose its configuration. The converter keeps its filter
-//! history between calls, so consecutive buffers join without clicks.
+//! history between calls, so consecutive buffers join without clicks. It works and puts out 32-bit
+//! samples, rounded to 16 bits here (see [`EngineFormatConverter`]).
 
 use gst::glib;
 use gst::glib::translate::{IntoGlibPtr, ToGlibPtr};
@@ -26,6 +27,13 @@ const STAGE_FRAMES: usize = 4096;
 /// frame is held back in a scratch buffer and given with the next input. The same buffer takes
 /// input that is not aligned for its sample type, and the silence that drains the filter; it grows
 /// to its working size once and is reused.
+///
+/// The converter puts out S32, not the engine's S16: asked for S16 from S16 input, it would
+/// resample in S16, whose SSE2 kernel reads 16 taps at a time over filters rounded to 8 taps, so up
+/// to 16 bytes past the end of its sample buffer (multiplied by zero taps, but an out-of-bounds
+/// read: valgrind reports it, and it could fault where the buffer ends a mapping). The rounding to
+/// 16 bits is done in [`to_s16`], as the converter's own quantizer does it without dither: S16
+/// input gains the 32-bit filter, every other input gives the same samples as before.
 pub struct EngineFormatConverter {
     raw: ptr::NonNull<ffi::GstAudioConverter>,
     in_info: gst_audio::AudioInfo,
@@ -42,6 +50,8 @@ pub struct EngineFormatConverter {
     /// Input frames taken and output frames produced since the last reset or drain.
     frames_in: u64,
     frames_out: u64,
+    /// The converter's S32 output, before rounding; reused.
+    out32: Vec<i32>,
 }
 
 // SAFETY: a GstAudioConverter has no thread affinity; we only use it through `&mut self`.
@@ -60,7 +70,9 @@ impl EngineFormatConverter {
         if in_info.layout() != gst_audio::AudioLayout::Interleaved {
             return Err(glib::bool_error!("only interleaved audio is supported"));
         }
-        let out_info = Self::engine_info();
+        let out_info = gst_audio::AudioInfo::builder(gst_audio::AUDIO_FORMAT_S32, ENGINE_RATE, 1)
+            .build()
+            .expect("valid output format");
         let mut config = gst_audio::AudioConverterConfig::new();
         // Kaiser at a high quality keeps aliasing and passband ripple far below the 16-bit floor.
         config.set_resampler_method(gst_audio::AudioResamplerMethod::Kaiser);
@@ -101,6 +113,7 @@ impl EngineFormatConverter {
             pending: 0,
             frames_in: 0,
             frames_out: 0,
+            out32: Vec::new(),
         })
     }
 
@@ -238,13 +251,12 @@ impl EngineFormatConverter {
     ) {
         debug_assert!(in_frames > 0 && out_frames > 0);
         debug_assert_eq!(out_frames, self.out_frames(in_frames));
-        let start = out.len();
-        out.resize(start + out_frames, 0);
+        self.out32.resize(out_frames, 0);
         let mut in_ptrs = [input as glib::ffi::gpointer];
-        let mut out_ptrs = [out[start..].as_mut_ptr() as glib::ffi::gpointer];
-        // SAFETY: `raw` is a live converter; `out` has room for `out_frames` frames, the count the
-        // converter reports for `in_frames`, and that count is not zero (see the type's comment);
-        // the converter only reads the input (not flagged writable).
+        let mut out_ptrs = [self.out32.as_mut_ptr() as glib::ffi::gpointer];
+        // SAFETY: `raw` is a live converter; `out32` has room for `out_frames` frames, the count
+        // the converter reports for `in_frames`, and that count is not zero (see the type's
+        // comment); the converter only reads the input (not flagged writable).
         let ok = unsafe {
             ffi::gst_audio_converter_samples(
                 self.raw.as_ptr(),
@@ -255,12 +267,21 @@ impl EngineFormatConverter {
                 out_frames,
             )
         };
-        if ok == glib::ffi::GFALSE {
-            out.truncate(start);
-        } else {
+        if ok != glib::ffi::GFALSE {
+            out.extend(
+                self.out32[..out_frames]
+                    .iter()
+                    .map(|&sample| to_s16(sample)),
+            );
             self.frames_out += out_frames as u64;
         }
     }
+}
+
+/// Rounds to the nearest 16-bit sample (halves up), saturating: GstAudioQuantize without dither
+/// (add half a step with saturation, keep the top 16 bits).
+fn to_s16(sample: i32) -> i16 {
+    (sample.saturating_add(1 << 15) >> 16) as i16
 }
 
 impl Drop for EngineFormatConverter {
@@ -341,6 +362,18 @@ mod tests {
         // Judge the steady state, away from the filter's start-up.
         let snr = sine_snr_db(&out[2_000..46_000], 1000.0, 24_000.0);
         assert!(snr >= 60.0, "SNR {snr:.1} dB");
+    }
+
+    #[test]
+    fn s32_rounds_to_the_nearest_s16_halves_up_and_saturates() {
+        assert_eq!(to_s16(0), 0);
+        assert_eq!(to_s16(0x7fff), 0);
+        assert_eq!(to_s16(0x8000), 1);
+        assert_eq!(to_s16(-0x8000), 0);
+        assert_eq!(to_s16(-0x8001), -1);
+        assert_eq!(to_s16(i32::MAX), i16::MAX);
+        assert_eq!(to_s16(i32::MIN), i16::MIN);
+        assert_eq!(to_s16(1234 << 16), 1234);
     }
 
     #[test]
