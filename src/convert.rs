@@ -2,7 +2,8 @@
 //!
 //! Wraps GStreamer's own `GstAudioConverter` (format, channel mix and resampler in one pass) through
 //! its C API, since the Rust bindings only expose its configuration. The converter keeps its filter
-//! history between calls, so consecutive buffers join without clicks.
+//! history between calls, so consecutive buffers join without clicks. It works and puts out 32-bit
+//! samples, rounded to 16 bits here (see [`EngineFormatConverter`]).
 
 use gst::glib;
 use gst::glib::translate::{IntoGlibPtr, ToGlibPtr};
@@ -12,10 +13,45 @@ use std::ptr;
 /// Rate the engines expect.
 pub const ENGINE_RATE: u32 = 24_000;
 
+/// Input frames staged at a time in the scratch buffer (more if the resampler needs more before
+/// its first output frame).
+const STAGE_FRAMES: usize = 4096;
+
 /// Stateful converter from one input format to the engine format.
+///
+/// `GstAudioConverter` must never be asked for zero output frames: when its resampler cannot
+/// complete an output frame yet (the first few dozen input frames after creation or a reset, or a
+/// small buffer between two output frames), its generic path hands a NULL block to the steps after
+/// the resampler, and the float→integer step (`do_convert_out`, taken by F32 and F64 input)
+/// dereferences it (GStreamer 1.22, still so upstream). So input that would not complete an output
+/// frame is held back in a scratch buffer and given with the next input. The same buffer takes
+/// input that is not aligned for its sample type, and the silence that drains the filter; it grows
+/// to its working size once and is reused.
+///
+/// The converter puts out S32, not the engine's S16: asked for S16 from S16 input, it would
+/// resample in S16, whose SSE2 kernel reads 16 taps at a time over filters rounded to 8 taps, so up
+/// to 16 bytes past the end of its sample buffer (multiplied by zero taps, but an out-of-bounds
+/// read: valgrind reports it, and it could fault where the buffer ends a mapping). The rounding to
+/// 16 bits is done in [`to_s16`], as the converter's own quantizer does it without dither: S16
+/// input gains the 32-bit filter, every other input gives the same samples as before.
 pub struct EngineFormatConverter {
     raw: ptr::NonNull<ffi::GstAudioConverter>,
     in_info: gst_audio::AudioInfo,
+    /// Bytes per input frame.
+    bpf: usize,
+    /// Alignment the converter's typed reads of an input sample need.
+    align: usize,
+    /// Input frames staged at a time when input goes through `scratch`.
+    stage_frames: usize,
+    /// Staged input; `u64` so that it is aligned for every sample type.
+    scratch: Vec<u64>,
+    /// Whole input frames at the start of `scratch` not given to the converter yet.
+    pending: usize,
+    /// Input frames taken and output frames produced since the last reset or drain.
+    frames_in: u64,
+    frames_out: u64,
+    /// The converter's S32 output, before rounding; reused.
+    out32: Vec<i32>,
 }
 
 // SAFETY: a GstAudioConverter has no thread affinity; we only use it through `&mut self`.
@@ -34,7 +70,9 @@ impl EngineFormatConverter {
         if in_info.layout() != gst_audio::AudioLayout::Interleaved {
             return Err(glib::bool_error!("only interleaved audio is supported"));
         }
-        let out_info = Self::engine_info();
+        let out_info = gst_audio::AudioInfo::builder(gst_audio::AUDIO_FORMAT_S32, ENGINE_RATE, 1)
+            .build()
+            .expect("valid output format");
         let mut config = gst_audio::AudioConverterConfig::new();
         // Kaiser at a high quality keeps aliasing and passband ripple far below the 16-bit floor.
         config.set_resampler_method(gst_audio::AudioResamplerMethod::Kaiser);
@@ -60,9 +98,22 @@ impl EngineFormatConverter {
         };
         let raw = ptr::NonNull::new(raw)
             .ok_or_else(|| glib::bool_error!("cannot convert {:?} to 24 kHz mono", in_info))?;
+        // SAFETY: `raw` is a live converter.
+        let latency = unsafe { ffi::gst_audio_converter_get_max_latency(raw.as_ptr()) };
+        // Packed 24-bit samples are read byte by byte; the others as their own type.
+        let width = in_info.format_info().width() as usize / 8;
         Ok(Self {
             raw,
             in_info: in_info.clone(),
+            bpf: in_info.bpf() as usize,
+            align: if width.is_power_of_two() { width } else { 1 },
+            // From a reset, the first output frame needs about `latency` input frames.
+            stage_frames: STAGE_FRAMES.max(4 * latency + 64),
+            scratch: Vec::new(),
+            pending: 0,
+            frames_in: 0,
+            frames_out: 0,
+            out32: Vec::new(),
         })
     }
 
@@ -71,72 +122,166 @@ impl EngineFormatConverter {
         &self.in_info
     }
 
-    /// Converts whole input frames; a trailing partial frame is ignored.
+    /// Converts whole input frames; a trailing partial frame is ignored. Input that does not
+    /// complete an output frame yet comes out with a later call (or [`Self::drain`]).
     pub fn convert(&mut self, input: &[u8]) -> Vec<i16> {
-        let in_frames = input.len() / self.in_info.bpf() as usize;
-        if in_frames == 0 {
-            return Vec::new();
+        let frames = input.len() / self.bpf;
+        let mut out = Vec::new();
+        if frames == 0 {
+            return out;
         }
-        // The converter reads the input through a typed pointer; copy unaligned data first.
-        let align = self.in_info.format_info().width() as usize / 8;
-        if align > 1 && !(input.as_ptr() as usize).is_multiple_of(align) {
-            let mut aligned = vec![0u64; input.len().div_ceil(8)];
-            // SAFETY: `aligned` holds at least `input.len()` bytes, 8-byte aligned.
-            let bytes = unsafe {
-                std::slice::from_raw_parts_mut(aligned.as_mut_ptr() as *mut u8, input.len())
-            };
-            bytes.copy_from_slice(input);
-            return self.run(bytes.as_ptr(), in_frames);
+        let mut input = &input[..frames * self.bpf];
+        self.frames_in += frames as u64;
+        if self.pending == 0 && (input.as_ptr() as usize).is_multiple_of(self.align) {
+            let out_frames = self.out_frames(frames);
+            if out_frames > 0 {
+                // SAFETY: `input` holds `frames` whole frames, aligned for the sample type.
+                unsafe { self.run(input.as_ptr(), frames, out_frames, &mut out) };
+                return out;
+            }
         }
-        self.run(input.as_ptr(), in_frames)
-    }
-
-    /// Pushes the converter's remaining history out (as if silence followed), for EOS.
-    pub fn drain(&mut self) -> Vec<i16> {
-        // SAFETY: `raw` is a live converter.
-        let latency = unsafe { ffi::gst_audio_converter_get_max_latency(self.raw.as_ptr()) };
-        if latency == 0 {
-            return Vec::new();
+        // Through the scratch buffer, a bounded number of frames at a time.
+        while !input.is_empty() {
+            let room = self.stage_frames.saturating_sub(self.pending).max(1);
+            let (head, rest) = input.split_at(room.min(input.len() / self.bpf) * self.bpf);
+            input = rest;
+            let start = self.pending * self.bpf;
+            self.scratch_bytes(self.pending + head.len() / self.bpf)[start..].copy_from_slice(head);
+            self.pending += head.len() / self.bpf;
+            self.flush_pending(&mut out, usize::MAX);
         }
-        let out = self.run(ptr::null(), latency);
-        // SAFETY: as above.
-        unsafe { ffi::gst_audio_converter_reset(self.raw.as_ptr()) };
         out
     }
 
-    /// Forgets the filter history (after a flush or a discontinuity).
+    /// Pushes the converter's remaining history out (as if silence followed), for EOS, a gap or
+    /// a format change, and resets it. From the last reset, the output then holds exactly the
+    /// input's duration at 24 kHz, rounded up to a whole sample.
+    pub fn drain(&mut self) -> Vec<i16> {
+        let mut out = Vec::new();
+        let rate = u128::from(self.in_info.rate());
+        let owed = (u128::from(self.frames_in) * u128::from(ENGINE_RATE)).div_ceil(rate);
+        let owed = (owed as u64).saturating_sub(self.frames_out) as usize;
+        // SAFETY: `raw` is a live converter.
+        let latency = unsafe { ffi::gst_audio_converter_get_max_latency(self.raw.as_ptr()) };
+        // Its latency's worth of silence flushes the filter up to the last input frame's instant;
+        // the rest of that frame's span is at most a few output frames more (a bound whatever
+        // happened before).
+        let owed = owed.min(
+            self.out_frames(self.pending + latency)
+                + ENGINE_RATE.div_ceil(self.in_info.rate()) as usize
+                + 1,
+        );
+        if owed > 0 {
+            // Enough silence after the input for the filter to finish its last output frame.
+            let step = (self.in_info.rate().div_ceil(ENGINE_RATE) + 1) as usize;
+            let mut silence = latency;
+            while self.out_frames(self.pending + silence) < owed {
+                silence += step;
+            }
+            let start = self.pending * self.bpf;
+            let frames = self.pending + silence;
+            let format = self.in_info.format_info();
+            format.fill_silence(&mut self.scratch_bytes(frames)[start..]);
+            self.pending = frames;
+            self.flush_pending(&mut out, owed);
+        }
+        self.reset();
+        out
+    }
+
+    /// Forgets the filter history (after a flush or a discontinuity), and input held back.
     pub fn reset(&mut self) {
         // SAFETY: `raw` is a live converter.
         unsafe { ffi::gst_audio_converter_reset(self.raw.as_ptr()) };
+        self.pending = 0;
+        self.frames_in = 0;
+        self.frames_out = 0;
     }
 
-    /// `input` null means silence.
-    fn run(&mut self, input: *const u8, in_frames: usize) -> Vec<i16> {
-        // SAFETY: `raw` is a live converter; `out` has room for exactly the frame count the
-        // converter reports for `in_frames`; `input` is null or holds `in_frames` whole frames.
+    /// Output frames the converter makes from `in_frames` more input frames.
+    fn out_frames(&self, in_frames: usize) -> usize {
+        // SAFETY: `raw` is a live converter.
+        unsafe { ffi::gst_audio_converter_get_out_frames(self.raw.as_ptr(), in_frames) }
+    }
+
+    /// The first `frames` frames of the scratch buffer, which grows to hold them.
+    fn scratch_bytes(&mut self, frames: usize) -> &mut [u8] {
+        let len = frames * self.bpf;
+        let words = len.div_ceil(8);
+        if self.scratch.len() < words {
+            self.scratch.resize(words, 0);
+        }
+        // SAFETY: `scratch` holds at least `len` initialized bytes; any byte pattern is a `u8`.
+        unsafe { std::slice::from_raw_parts_mut(self.scratch.as_mut_ptr() as *mut u8, len) }
+    }
+
+    /// Gives the held-back frames to the converter once they complete an output frame; appends
+    /// at most `limit` output frames to `out` (the rest is the tail of drain silence).
+    fn flush_pending(&mut self, out: &mut Vec<i16>, limit: usize) {
+        let out_frames = self.out_frames(self.pending);
+        if out_frames == 0 {
+            return;
+        }
+        let start = out.len();
+        // SAFETY: `scratch` holds `pending` whole frames, 8-byte aligned.
         unsafe {
-            let out_frames = ffi::gst_audio_converter_get_out_frames(self.raw.as_ptr(), in_frames);
-            let mut out = vec![0i16; out_frames];
-            let mut in_ptrs = [input as glib::ffi::gpointer];
-            let mut out_ptrs = [out.as_mut_ptr() as glib::ffi::gpointer];
-            let ok = ffi::gst_audio_converter_samples(
+            self.run(
+                self.scratch.as_ptr() as *const u8,
+                self.pending,
+                out_frames,
+                out,
+            )
+        };
+        self.pending = 0;
+        out.truncate(start + limit.min(out_frames));
+    }
+
+    /// Converts `in_frames` frames at `input` into exactly `out_frames` (> 0, what the converter
+    /// reports for `in_frames`) frames appended to `out`.
+    ///
+    /// # Safety
+    /// `input` points to `in_frames` whole frames, aligned for the sample type, that stay valid
+    /// and unchanged during the call.
+    unsafe fn run(
+        &mut self,
+        input: *const u8,
+        in_frames: usize,
+        out_frames: usize,
+        out: &mut Vec<i16>,
+    ) {
+        debug_assert!(in_frames > 0 && out_frames > 0);
+        debug_assert_eq!(out_frames, self.out_frames(in_frames));
+        self.out32.resize(out_frames, 0);
+        let mut in_ptrs = [input as glib::ffi::gpointer];
+        let mut out_ptrs = [self.out32.as_mut_ptr() as glib::ffi::gpointer];
+        // SAFETY: `raw` is a live converter; `out32` has room for `out_frames` frames, the count
+        // the converter reports for `in_frames`, and that count is not zero (see the type's
+        // comment); the converter only reads the input (not flagged writable).
+        let ok = unsafe {
+            ffi::gst_audio_converter_samples(
                 self.raw.as_ptr(),
                 ffi::GST_AUDIO_CONVERTER_FLAG_NONE,
-                if input.is_null() {
-                    ptr::null_mut()
-                } else {
-                    in_ptrs.as_mut_ptr()
-                },
+                in_ptrs.as_mut_ptr(),
                 in_frames,
                 out_ptrs.as_mut_ptr(),
                 out_frames,
+            )
+        };
+        if ok != glib::ffi::GFALSE {
+            out.extend(
+                self.out32[..out_frames]
+                    .iter()
+                    .map(|&sample| to_s16(sample)),
             );
-            if ok == glib::ffi::GFALSE {
-                out.clear();
-            }
-            out
+            self.frames_out += out_frames as u64;
         }
     }
+}
+
+/// Rounds to the nearest 16-bit sample (halves up), saturating: GstAudioQuantize without dither
+/// (add half a step with saturation, keep the top 16 bits).
+fn to_s16(sample: i32) -> i16 {
+    (sample.saturating_add(1 << 15) >> 16) as i16
 }
 
 impl Drop for EngineFormatConverter {
@@ -207,12 +352,8 @@ mod tests {
             n += size;
         }
         out.extend(conv.drain());
-        // One second at 48 kHz is one second at 24 kHz, give or take the filter's edge.
-        assert!(
-            (out.len() as i64 - 48_000).abs() <= 64,
-            "{} samples",
-            out.len()
-        );
+        // Two seconds at 48 kHz are two seconds at 24 kHz, to the sample.
+        assert_eq!(out.len(), 48_000);
         let peak = out.iter().map(|s| s.unsigned_abs()).max().unwrap();
         assert!(
             (16_000..=16_600).contains(&peak),
@@ -221,6 +362,40 @@ mod tests {
         // Judge the steady state, away from the filter's start-up.
         let snr = sine_snr_db(&out[2_000..46_000], 1000.0, 24_000.0);
         assert!(snr >= 60.0, "SNR {snr:.1} dB");
+    }
+
+    #[test]
+    fn s32_rounds_to_the_nearest_s16_halves_up_and_saturates() {
+        assert_eq!(to_s16(0), 0);
+        assert_eq!(to_s16(0x7fff), 0);
+        assert_eq!(to_s16(0x8000), 1);
+        assert_eq!(to_s16(-0x8000), 0);
+        assert_eq!(to_s16(-0x8001), -1);
+        assert_eq!(to_s16(i32::MAX), i16::MAX);
+        assert_eq!(to_s16(i32::MIN), i16::MIN);
+        assert_eq!(to_s16(1234 << 16), 1234);
+    }
+
+    #[test]
+    fn float_buffers_shorter_than_the_filter_latency_convert_without_loss() {
+        // Each of these buffers alone completes no output frame at first: the converter must
+        // not be called for zero output frames (it dereferences NULL for float input then).
+        gst::init().unwrap();
+        use gst_audio::AudioFormat::*;
+        for format in [F32le, F64le, S16le] {
+            for frames in [1usize, 7, 33, 64] {
+                let in_info = info(format, 48_000, 2);
+                let mut conv = EngineFormatConverter::new(&in_info).unwrap();
+                let silence = vec![0u8; frames * in_info.bpf() as usize];
+                let mut out = Vec::new();
+                for _ in 0..4_800usize.div_ceil(frames) {
+                    out.extend(conv.convert(&silence));
+                }
+                out.extend(conv.drain());
+                let expected = (4_800usize.div_ceil(frames) * frames).div_ceil(2);
+                assert_eq!(out.len(), expected, "{format:?}, {frames}-frame buffers");
+            }
+        }
     }
 
     #[test]
