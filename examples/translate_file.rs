@@ -100,7 +100,7 @@ fn run(args: &Args) -> Result<(), String> {
     };
     let description = format!(
         "filesrc location=\"{input}\" ! decodebin ! audioconvert ! audioresample ! \
-         realtimetranslate name=t backend={backend} target-language={language} {url} {transcription} ! \
+         realtimetranslate name=t backend={backend} target-language={language} subtitle-mode=cues {url} {transcription} ! \
          wavenc ! filesink location=\"{out}.wav\" \
          t.subtitle_src ! queue ! appsink name=subtitles sync=false \
          t.source_subtitle_src ! queue ! appsink name=source sync=false",

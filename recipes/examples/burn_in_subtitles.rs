@@ -77,7 +77,7 @@ pub fn pipeline_description(args: &Args) -> String {
          decode. ! video/x-raw ! queue ! videoconvert ! textoverlay name=overlay {OVERLAY_PROPERTIES} \
            ! videoconvert ! video/x-raw,format=I420 ! x264enc speed-preset={preset} ! h264parse ! queue \
            ! {muxer} name=mux ! filesink location=\"{output}\" \
-         decode. ! audio/x-raw ! queue ! audioconvert ! audioresample ! realtimetranslate name=translate \
+         decode. ! audio/x-raw ! queue ! audioconvert ! audioresample ! realtimetranslate name=translate subtitle-mode=cues \
          translate.src ! audioconvert ! audioresample ! avenc_aac ! aacparse ! queue ! mux. \
          translate.subtitle_src ! tee name=subtitles ! queue ! overlay.text_sink \
          subtitles. ! queue ! fakesink name=cues sync=false",

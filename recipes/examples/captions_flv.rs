@@ -82,7 +82,7 @@ pub fn pipeline_description(args: &Args) -> String {
            ! video/x-raw,format=I420,framerate={fps}/1 ! cccombiner name=captions \
            ! x264enc speed-preset={preset} key-int-max={keyframes} ! h264parse ! queue \
            ! flvmux name=mux streamable=true ! {sink} \
-         decode. ! audio/x-raw ! queue ! audioconvert ! audioresample ! realtimetranslate name=translate \
+         decode. ! audio/x-raw ! queue ! audioconvert ! audioresample ! realtimetranslate name=translate subtitle-mode=cues \
          translate.src ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
            ! avenc_aac ! aacparse ! queue ! mux. \
          translate.subtitle_src ! tee name=subtitles ! queue ! tttocea608 mode=pop-on \

@@ -114,7 +114,7 @@ pub fn pipeline_description(args: &Args) -> String {
            bitrate={kbps} ! h264parse name=video_parse ! video_hls.video {video_hls} \
          decode. ! audio/x-raw ! queue ! audioconvert ! audioresample ! tee name=speech \
          speech. ! queue ! audioconvert ! avenc_aac ! aacparse ! original_hls.audio {original_hls} \
-         speech. ! queue ! realtimetranslate name=translate \
+         speech. ! queue ! realtimetranslate name=translate subtitle-mode=cues \
          translate.src ! audioconvert ! audioresample ! avenc_aac ! aacparse \
            ! translated_hls.audio {translated_hls} \
          translate.subtitle_src ! queue ! fakesink name=subtitles sync=false",

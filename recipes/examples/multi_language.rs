@@ -104,7 +104,7 @@ pub fn pipeline_description(args: &Args) -> String {
     );
     for language in &args.languages {
         description.push_str(&format!(
-            " speech. ! queue ! realtimetranslate name=translate_{language} \
+            " speech. ! queue ! realtimetranslate name=translate_{language} subtitle-mode=cues \
              translate_{language}.src ! audioconvert ! wavenc ! filesink location=\"{wav}\" \
              translate_{language}.subtitle_src ! queue ! fakesink name=cues_{language} sync=false",
             wav = args.output(language, "wav"),

@@ -6,7 +6,7 @@
 //! ```text
 //! cargo run --release -p realtimetranslate-recipes --example srt_relay -- \
 //!     [--input srt://:8890?mode=listener] [--output srt://:8891?mode=listener] [--fps 30] \
-//!     [--caption-delay 4000] [--preset veryfast] [--language es] [--backend local|openai] \
+//!     [--preset veryfast] [--language es] [--backend local|openai] \
 //!     [--url URL] [--latency MS]
 //! ```
 //! `--output` may be an `srt://` URI (MPEG-TS), an `rtmp://` URL (FLV, e.g. YouTube or Twitch
@@ -14,12 +14,15 @@
 //! defaults). The video is re-encoded (`x264enc tune=zerolatency`) to carry the captions, at
 //! `--fps` (24, 25, 30, 50 or 60). The relay runs until the input stream ends.
 //!
-//! `realtimetranslate` hands a subtitle cue downstream once the cue is complete, at the end of
-//! its sentence (its start time is in the past by then). So that each caption is still put on the
-//! frames where its speech is heard, the relay holds picture and sound for `--caption-delay` ms
-//! before muxing (it should exceed the longest sentence); later captions are shown late.
+//! The captions are pop-on: `realtimetranslate subtitle-mode=cues` hands each cue downstream
+//! once it is complete, and reports the time that takes in its latency (see the README's
+//! "Timing"), so the live pipeline holds picture and sound for exactly that long and every
+//! caption lands on the frames where its speech is heard. No delay needs setting by hand.
 
 use gst::prelude::*;
+use gstrealtimetranslate::realtimetranslate::{
+    CUE_ASSEMBLY_MS, DEFAULT_LATENCY_MS, JITTER_MARGIN_MS,
+};
 use gstrealtimetranslate::subtitle_file::TimedCue;
 use recipes::cli::{self, Arg};
 use recipes::run::Stop;
@@ -27,20 +30,21 @@ use recipes::translator::TranslateOptions;
 use std::process::ExitCode;
 
 const USAGE: &str = "srt_relay [--input srt://:8890?mode=listener] [--output srt://:8891?mode=listener|rtmp://…|FILE.ts|FILE.flv] \
-     [--fps 30] [--caption-delay 4000] [--preset veryfast] [--language es] [--backend local|openai] \
+     [--fps 30] [--preset veryfast] [--language es] [--backend local|openai] \
      [--url URL] [--latency MS]";
 
 pub const DEFAULT_INPUT: &str = "srt://:8890?mode=listener";
 pub const DEFAULT_OUTPUT: &str = "srt://:8891?mode=listener";
 const CAPTION_FRAME_RATES: [u32; 5] = [24, 25, 30, 50, 60];
+/// What the element adds to `latency` in the latency it reports, with whole cues: its jitter
+/// margin and the cue assembly time (see the README's "Timing").
+const CUES_LATENCY_MS: u64 = JITTER_MARGIN_MS + CUE_ASSEMBLY_MS;
 
 #[derive(Debug, Clone)]
 pub struct Args {
     pub input: String,
     pub output: String,
     pub fps: u32,
-    /// How long (ms) picture and sound wait for the captions before muxing.
-    pub caption_delay_ms: u64,
     pub preset: String,
     pub translate: TranslateOptions,
 }
@@ -51,7 +55,6 @@ impl Args {
             input: DEFAULT_INPUT.into(),
             output: DEFAULT_OUTPUT.into(),
             fps: 30,
-            caption_delay_ms: 4000,
             preset: "veryfast".into(),
             translate: TranslateOptions::default(),
         };
@@ -63,7 +66,6 @@ impl Args {
                     "--input" => parsed.input = args.value(&flag)?,
                     "--output" => parsed.output = args.value(&flag)?,
                     "--fps" => parsed.fps = args.parsed(&flag)?,
-                    "--caption-delay" => parsed.caption_delay_ms = args.parsed(&flag)?,
                     "--preset" => parsed.preset = args.value(&flag)?,
                     _ => return Err(cli::unknown(&flag)),
                 },
@@ -102,23 +104,23 @@ fn output_for(output: &str) -> String {
 }
 
 /// The pipeline: SRT in → MPEG-TS demux; H.264 decoded, captioned, re-encoded; AAC decoded,
-/// translated, re-encoded; muxed and sent out. `cccombiner` waits up to the caption delay for
-/// each frame's captions; every branch's queue can hold that much media, so nothing upstream
-/// stalls and the pipeline's latency (at least the delay) stays below what it can buffer.
+/// translated, re-encoded; muxed and sent out. The pipeline's latency is what the element
+/// reports (with whole cues, their assembly time); every branch's queue can hold that much media
+/// and 2 s more, so nothing upstream stalls.
 pub fn pipeline_description(args: &Args) -> String {
-    let delay_ns = args.caption_delay_ms * 1_000_000;
+    let latency_ms = u64::from(args.translate.latency_ms.unwrap_or(DEFAULT_LATENCY_MS));
     let hold = format!(
         "queue max-size-time={} max-size-buffers=0 max-size-bytes=0",
-        delay_ns + 2_000_000_000
+        (latency_ms + CUES_LATENCY_MS + 2_000) * 1_000_000
     );
     format!(
         "srtsrc uri=\"{input}\" ! tsdemux name=demux \
          demux. ! video/x-h264 ! {hold} ! h264parse ! avdec_h264 ! videoconvert ! videorate \
-           ! video/x-raw,format=I420,framerate={fps}/1 ! cccombiner name=captions latency={delay_ns} \
+           ! video/x-raw,format=I420,framerate={fps}/1 ! cccombiner name=captions \
            ! x264enc speed-preset={preset} tune=zerolatency key-int-max={keyframes} ! h264parse \
            ! {hold} ! {output} \
          demux. ! audio/mpeg ! {hold} ! aacparse ! avdec_aac ! audioconvert ! audioresample \
-           ! realtimetranslate name=translate \
+           ! realtimetranslate name=translate subtitle-mode=cues \
          translate.src ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
            ! avenc_aac ! aacparse ! {hold} ! mux. \
          translate.subtitle_src ! tee name=subtitles ! {hold} ! tttocea608 mode=pop-on \

@@ -8,7 +8,10 @@ mod imp;
 mod output;
 mod settings;
 
-pub use settings::{DEFAULT_LATENCY_MS, DEFAULT_MODEL, DEFAULT_TARGET_LANGUAGE, DEFAULT_URL};
+pub use settings::{
+    CUE_ASSEMBLY_MS, DEFAULT_LATENCY_MS, DEFAULT_MODEL, DEFAULT_TARGET_LANGUAGE, DEFAULT_URL,
+    JITTER_MARGIN_MS,
+};
 
 glib::wrapper! {
     pub struct RealtimeTranslate(ObjectSubclass<imp::RealtimeTranslate>) @extends gst::Element, gst::Object;

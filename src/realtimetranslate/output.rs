@@ -268,19 +268,20 @@ impl Output {
         self.items(emitted)
     }
 
-    /// Translated speech arrived: what is queued goes out at once, up to where it is due or,
-    /// live, up to the input's end, rather than with the next input buffer. When it is heard
-    /// does not change, only how soon downstream has it.
+    /// The engine said something. Live, what is queued goes out at once, up to the input's end,
+    /// rather than with the next input buffer (when it is heard does not change, only how soon
+    /// downstream has it). Non-live, the engine's progress is what moves the write head: output
+    /// goes out up to where it is now due (the streaming thread may be waiting meanwhile).
     fn write_arrived(&mut self) -> PadItems {
         let Some(input_end) = self.input_end else {
             return PadItems::default();
         };
-        let limit = if self.answered.is_some() {
+        let to = if self.answered.is_some() {
             self.due(input_end)
         } else {
-            input_end
+            self.timeline.speech_end().min(input_end)
         };
-        let emitted = self.timeline.advance(self.timeline.speech_end().min(limit));
+        let emitted = self.timeline.advance(to);
         self.items(emitted)
     }
 
