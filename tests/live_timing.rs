@@ -1,15 +1,16 @@
-//! The live timing contract, measured at the sinks: live input fed in real time, every buffer and
-//! timestamped event on the three src pads must reach its `sync=true` sink no later than its
-//! position plus the latency the element reports; the output keeps the input's timeline; each
-//! translation is heard after its source starts and soon after it ends (low delay), or lined up
-//! with it (`latency=5000`); live subtitle text comes with the speech it goes with.
+//! The live timing contract: live input fed in real time, every buffer and timestamped event on
+//! the three src pads must reach downstream (a queue in front of each `sync=true` sink, where
+//! arrivals are recorded) no later than its position plus the latency the element reports; the
+//! output keeps the input's timeline; each translation is heard after its source starts and soon
+//! after it ends (low delay), or lined up with it (`latency=5000`); live subtitle text comes with
+//! the speech it goes with.
 //!
 //! Every case prints its figures, pass or fail. Arrival is bounded only by the element's own
 //! reported deadline (less what the input itself was late by: the feeder is a thread on a shared
 //! machine), never by how fast the machine is. The input reaches the element exactly at the end
 //! of its upstream latency, so that deadline leaves no room for the element's own processing: the
-//! element must count it in the latency it reports. For comparison the table also shows lateness
-//! against the pipeline's configured latency, which adds the sinks' `processing-deadline`.
+//! element counts a margin for it in the latency it reports. For comparison the table also shows
+//! lateness against the pipeline's configured latency, which adds the sinks' `processing-deadline`.
 
 mod common;
 

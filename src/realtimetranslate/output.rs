@@ -61,6 +61,8 @@ pub struct PadItems {
 struct TextPad {
     last_start: u64,
     covered: u64,
+    /// A text buffer was the last item.
+    after_text: bool,
 }
 
 /// How far a non-live engine has answered.
@@ -319,35 +321,45 @@ impl Output {
     fn gaps(&mut self, items: &mut PadItems, all: bool) {
         let min = if all { 1 } else { MIN_GAP_SAMPLES };
         let hold = self.timeline.text_hold();
-        if let Some(gap) = gap_item(self.origin, &mut self.text_pad, hold, min) {
-            items.text.push(gap);
-        }
+        items
+            .text
+            .extend(gap_items(self.origin, &mut self.text_pad, hold, min));
         let hold = self.timeline.source_text_hold();
-        if let Some(gap) = gap_item(self.origin, &mut self.source_text_pad, hold, min) {
-            items.source_text.push(gap);
-        }
+        items
+            .source_text
+            .extend(gap_items(self.origin, &mut self.source_text_pad, hold, min));
     }
 }
 
-fn gap_item(
-    origin: Option<gst::ClockTime>,
-    pad: &mut TextPad,
-    hold: u64,
-    min: u64,
-) -> Option<Item> {
-    let origin = origin?;
+/// GAP events from where the pad stands up to `hold`. Right after a text buffer the first one is
+/// short: caption encoders take the end of a GAP that follows a caption as when to clear it.
+fn gap_items(origin: Option<gst::ClockTime>, pad: &mut TextPad, hold: u64, min: u64) -> Vec<Item> {
+    let Some(origin) = origin else {
+        return Vec::new();
+    };
     if hold < pad.covered + min {
-        return None;
+        return Vec::new();
     }
-    let start = origin + samples_to_time(pad.covered);
-    let end = origin + samples_to_time(hold);
+    let mut items = Vec::new();
+    let mut from = pad.covered;
+    if std::mem::take(&mut pad.after_text) && hold > from + MIN_GAP_SAMPLES {
+        items.push(gap(origin, from, from + MIN_GAP_SAMPLES));
+        from += MIN_GAP_SAMPLES;
+    }
+    items.push(gap(origin, from, hold));
     pad.covered = hold;
     pad.last_start = pad.last_start.max(hold);
-    Some(Item::Event(
+    items
+}
+
+fn gap(origin: gst::ClockTime, from: u64, to: u64) -> Item {
+    let start = origin + samples_to_time(from);
+    let end = origin + samples_to_time(to);
+    Item::Event(
         gst::event::Gap::builder(start)
             .duration(end - start)
             .build(),
-    ))
+    )
 }
 
 /// A text buffer (after a GAP up to it, if the pad lags), then, at a line end, the event
@@ -357,13 +369,7 @@ fn cue_items(origin: gst::ClockTime, cue: &Cue, pad: &mut TextPad) -> Vec<Item> 
     let end = cue.end.max(start + 1);
     let mut items = Vec::new();
     if start > pad.covered {
-        let gap_start = origin + samples_to_time(pad.covered);
-        let gap_end = origin + samples_to_time(start);
-        items.push(Item::Event(
-            gst::event::Gap::builder(gap_start)
-                .duration(gap_end - gap_start)
-                .build(),
-        ));
+        items.extend(gap_items(Some(origin), pad, start, 1));
     }
     let mut buffer = gst::Buffer::from_mut_slice(cue.text.clone().into_bytes());
     {
@@ -383,5 +389,6 @@ fn cue_items(origin: gst::ClockTime, cue: &Cue, pad: &mut TextPad) -> Vec<Item> 
     }
     pad.last_start = start;
     pad.covered = pad.covered.max(end);
+    pad.after_text = true;
     items
 }
