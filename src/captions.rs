@@ -383,6 +383,21 @@ fn wrap(text: &str, line_chars: usize) -> String {
     lines.join("\n")
 }
 
+/// The element's default text settings (2 × 42 characters, 1.2 s idle, 1 s minimum), for tests.
+#[cfg(test)]
+pub(crate) fn default_settings(cues: bool) -> CueSettings {
+    const MS: u64 = 24;
+    CueSettings {
+        line_chars: 42,
+        max_lines: 2,
+        idle: 1200 * MS,
+        min_duration: 1000 * MS,
+        sentence_grace: 300 * MS,
+        max_assembly: 4000 * MS,
+        cues,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -390,15 +405,7 @@ mod tests {
     const MS: u64 = 24;
 
     fn settings(cues: bool) -> CueSettings {
-        CueSettings {
-            line_chars: 42,
-            max_lines: 2,
-            idle: 1200 * MS,
-            min_duration: 1000 * MS,
-            sentence_grace: 300 * MS,
-            max_assembly: 4000 * MS,
-            cues,
-        }
+        default_settings(cues)
     }
 
     #[test]

@@ -394,15 +394,7 @@ mod tests {
     const S: u64 = 24_000;
 
     fn settings(cues: bool) -> CueSettings {
-        CueSettings {
-            line_chars: 42,
-            max_lines: 2,
-            idle: 1200 * MS,
-            min_duration: 1000 * MS,
-            sentence_grace: 300 * MS,
-            max_assembly: 4000 * MS,
-            cues,
-        }
+        crate::captions::default_settings(cues)
     }
 
     fn timeline() -> Timeline {
