@@ -152,10 +152,9 @@ impl Track {
     ) -> Vec<Cue> {
         let cues = self.text.push(delta, at, written);
         if let Some(segment) = &mut self.segment {
-            if segment.caption.is_none()
-                && let Some(first) = cues.first()
-            {
-                segment.caption = Some(first.start);
+            if segment.caption.is_none() && !delta.trim().is_empty() {
+                // Where its text goes (a cue may only be pushed later, at that position).
+                segment.caption = Some(cues.first().map_or(at, |cue| cue.start));
             }
             utterances.extend(segment.utterance(false));
         }

@@ -388,4 +388,11 @@ fn statistics_are_posted_periodically() {
     );
     assert_eq!(last.get::<&str>("connection-state").unwrap(), "connected");
     assert_eq!(last.get::<u64>("reconnects").unwrap(), 0);
+    // The ear-voice span of the bursts answered so far: from each burst's start to its answer's
+    // (the engine answers 0.4 s after a burst ends; the write head is 0.2 s behind).
+    let utterances = last.get::<u64>("utterances").unwrap();
+    assert!(utterances >= 1, "{last}");
+    let p50 = last.get::<f64>("ear-voice-span-p50").unwrap();
+    let max = last.get::<f64>("ear-voice-span-max").unwrap();
+    assert!((0.6..2.0).contains(&p50) && max >= p50, "{last}");
 }

@@ -94,6 +94,31 @@ fn speech_is_translated_after_it_is_heard_and_output_covers_the_input() {
         "cue lasts {}",
         cue.duration
     );
+    // The ear-voice span, as an operator sees it: one utterance message, from where the speech
+    // started (flite's file starts 0.5 s in, its voice a little later) to where its translation
+    // and caption start.
+    let utterances: Vec<&gst::Structure> = captured
+        .messages
+        .iter()
+        .map(|(_, m)| m)
+        .filter(|m| m.name() == "realtimetranslate/utterance")
+        .collect();
+    assert_eq!(utterances.len(), 1, "{utterances:?}");
+    let seconds = |field: &str| {
+        (utterances[0].get::<gst::ClockTime>(field).unwrap() - captured.first_pts()).seconds_f64()
+    };
+    let onset = seconds("source-onset");
+    assert!((0.5..0.9).contains(&onset), "speech onset at {onset:.2} s");
+    assert!((seconds("translation-onset") - start).abs() < 0.05);
+    assert!((seconds("caption-onset") - cue_start).abs() < 0.05);
+    let span = utterances[0]
+        .get::<gst::ClockTime>("ear-voice-span")
+        .unwrap();
+    assert!(
+        (span.seconds_f64() - (start - onset)).abs() < 0.05,
+        "{span}"
+    );
+
     assert_eq!(captured.source_cues.len(), 1);
     assert!(
         captured.source_cues[0].text.starts_with("utterance 1 of "),

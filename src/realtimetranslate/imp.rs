@@ -887,6 +887,11 @@ impl RealtimeTranslate {
                     + samples_to_time(output.timeline.written()),
             );
             self.shared.push_items(items);
+            let utterances = output.take_utterances();
+            let origin = output.origin;
+            drop(output);
+            drop(state);
+            self.report_utterances(origin, utterances);
         }
         let _ = self.audio_flow();
         true
