@@ -865,7 +865,7 @@ impl RealtimeTranslate {
         if end == SessionEnd::Running {
             self.warn("the session did not finish in time after end of stream");
         }
-        {
+        let (origin, utterances) = {
             let state = self.state.lock().unwrap();
             let Some(state) = state.as_ref() else {
                 return false;
@@ -887,12 +887,10 @@ impl RealtimeTranslate {
                     + samples_to_time(output.timeline.written()),
             );
             self.shared.push_items(items);
-            let utterances = output.take_utterances();
-            let origin = output.origin;
-            drop(output);
-            drop(state);
-            self.report_utterances(origin, utterances);
-        }
+            (output.origin, output.take_utterances())
+        };
+        // The last segments' ear-voice spans, with no lock held.
+        self.report_utterances(origin, utterances);
         let _ = self.audio_flow();
         true
     }
