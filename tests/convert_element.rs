@@ -65,13 +65,10 @@ fn push_tone(
 fn odd_sized_f32_buffers_and_a_format_change_reach_the_engine_to_the_sample() {
     init();
     let server = echo_server();
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch(&format!(
         "appsrc name=in format=time ! {} pacing=none t.src ! appsink name=audio sync=false",
         element(&server, "")
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let appsrc = pipeline
         .by_name("in")
         .unwrap()

@@ -123,15 +123,7 @@ fn check(title: &str, engine: Engine, aligned: bool, run: &Run) -> Vec<String> {
     if let Some(l) = run.pipeline_latency {
         println!("pipeline latency {:.0} ms", l * 1000.0);
     }
-    if !run.errors.is_empty() {
-        failures.push(format!("pipeline errors: {:?}", run.errors));
-    }
-    if !run.eos {
-        failures.push("no EOS within the timeout".into());
-    }
-    if !run.warnings.is_empty() {
-        println!("warnings: {:?}", run.warnings);
-    }
+    failures.extend(pipeline_failures(run));
     let latency = run.reported_latency();
     if latency <= 0.0 {
         failures.push("no latency reported on src".into());

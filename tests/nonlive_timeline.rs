@@ -49,15 +49,7 @@ fn check(title: &str, run: &Run, rate: u32, samples: &[i16], rows: bool) {
         source.len(),
         run.eos
     );
-    if !run.errors.is_empty() {
-        failures.push(format!("pipeline errors: {:?}", run.errors));
-    }
-    if !run.eos {
-        failures.push("no EOS within the timeout".into());
-    }
-    if !run.warnings.is_empty() {
-        println!("warnings: {:?}", run.warnings);
-    }
+    failures.extend(pipeline_failures(run));
 
     let (holes, covered) = audio_coverage(src, 0.0005);
     let last_d = source.last().map_or(0.0, Span::duration);
@@ -163,58 +155,41 @@ fn five_seconds(dir: &std::path::Path) -> (u32, Vec<i16>) {
     spoken(dir, &SENTENCES[..2], 0.3, &[0.8, 0.5])
 }
 
+/// The two sentences fed as `feed`, padded with silence to `length_s` if given; checked.
+fn five_seconds_case(title: &str, feed: Feed, length_s: Option<usize>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (rate, mut samples) = five_seconds(dir.path());
+    if let Some(seconds) = length_s {
+        samples.resize(seconds * rate as usize, 0);
+    }
+    let run = translate("", rate, &samples, feed, Duration::from_secs(60));
+    check(title, &run, rate, &samples, true);
+}
+
 #[test]
 fn five_seconds_in_100_ms_buffers() {
-    let dir = tempfile::tempdir().unwrap();
-    let (rate, samples) = five_seconds(dir.path());
-    let run = translate(
-        "",
-        rate,
-        &samples,
-        Feed::Timestamped { buffer_ms: 100 },
-        Duration::from_secs(60),
-    );
-    check(
+    five_seconds_case(
         "5 s of speech in 100 ms buffers",
-        &run,
-        rate,
-        &samples,
-        true,
+        Feed::Timestamped { buffer_ms: 100 },
+        None,
     );
 }
 
 #[test]
 fn ten_seconds_in_one_buffer() {
-    let dir = tempfile::tempdir().unwrap();
-    let (rate, mut samples) = five_seconds(dir.path());
-    samples.resize(10 * rate as usize, 0);
-    let run = translate("", rate, &samples, Feed::OneBuffer, Duration::from_secs(60));
-    check(
+    five_seconds_case(
         "speech and silence, 10 s in one buffer",
-        &run,
-        rate,
-        &samples,
-        true,
+        Feed::OneBuffer,
+        Some(10),
     );
 }
 
 #[test]
 fn untimestamped_buffers() {
-    let dir = tempfile::tempdir().unwrap();
-    let (rate, samples) = five_seconds(dir.path());
-    let run = translate(
-        "",
-        rate,
-        &samples,
-        Feed::Untimestamped { buffer_ms: 100 },
-        Duration::from_secs(60),
-    );
-    check(
+    five_seconds_case(
         "5 s of speech in 100 ms buffers without timestamps",
-        &run,
-        rate,
-        &samples,
-        true,
+        Feed::Untimestamped { buffer_ms: 100 },
+        None,
     );
 }
 

@@ -30,7 +30,7 @@ fn roll_up_captions_in_a_live_chain_land_with_their_speech() {
     let server = utterance_server();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("live.flv");
-    let pipeline = gst::parse::launch(&format!(
+    let pipeline = launch(&format!(
         "videotestsrc is-live=true pattern=black \
            ! video/x-raw,format=I420,width=320,height=240,framerate=30/1 \
            ! cccombiner name=captions ! x264enc tune=zerolatency speed-preset=ultrafast \
@@ -45,10 +45,7 @@ fn roll_up_captions_in_a_live_chain_land_with_their_speech() {
            ! captions.caption",
         file.display(),
         server.url(),
-    ))
-    .unwrap()
-    .downcast::<gst::Pipeline>()
-    .unwrap();
+    ));
     let appsrc = pipeline
         .by_name("speech")
         .unwrap()

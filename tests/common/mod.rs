@@ -148,11 +148,15 @@ fn capture_text(sink: &gst_app::AppSink, into: Arc<Mutex<Vec<Cue>>>) {
 /// Runs a pipeline description until EOS, an error, or `timeout`. Appsinks named `audio`, `text`
 /// and `source` are captured when present.
 pub fn run(description: &str, timeout: Duration) -> Captured {
-    let pipeline = gst::parse::launch(description)
+    run_pipeline(&launch(description), timeout, |_, _| {})
+}
+
+/// The pipeline a `gst-launch-1.0` description makes.
+pub fn launch(description: &str) -> gst::Pipeline {
+    gst::parse::launch(description)
         .unwrap()
         .downcast::<gst::Pipeline>()
-        .unwrap();
-    run_pipeline(&pipeline, timeout, |_, _| {})
+        .unwrap()
 }
 
 /// Like [`run`], on a built pipeline, calling `tick(pipeline, elapsed)` about every 50 ms.

@@ -241,11 +241,7 @@ pub fn translator(properties: &[(&str, &str)]) -> gst::Element {
 pub const PADS: [&str; 3] = ["src", "subtitle_src", "source_subtitle_src"];
 
 /// Appsinks on the element's three src pads.
-fn link_sinks(
-    pipeline: &gst::Pipeline,
-    element: &gst::Element,
-    sync: bool,
-) -> Vec<(gst_app::AppSink, Arc<Mutex<PadLog>>)> {
+fn link_sinks(pipeline: &gst::Pipeline, element: &gst::Element, sync: bool) -> Sinks {
     PADS.iter()
         .map(|name| {
             let sink = gst_app::AppSink::builder()
@@ -382,24 +378,51 @@ fn wait_end(pipeline: &gst::Pipeline, run: &mut Run, timeout: Duration, started:
     }
 }
 
+type Sinks = Vec<(gst_app::AppSink, Arc<Mutex<PadLog>>)>;
+
+/// `appsrc` (live or not) → `element` → a recorded sink per src pad, and the run to fill in.
+fn assemble(
+    element: gst::Element,
+    rate: u32,
+    samples: &[i16],
+    live: bool,
+) -> (gst::Pipeline, gst_app::AppSrc, Sinks, Run) {
+    let pipeline = gst::Pipeline::new();
+    let src = appsrc(&mono_caps(rate), live);
+    pipeline.add(src.upcast_ref::<gst::Element>()).unwrap();
+    pipeline.add(&element).unwrap();
+    src.link(&element).unwrap();
+    let sinks = link_sinks(&pipeline, &element, live);
+    let run = Run {
+        input_start: 0.0,
+        input_end: samples.len() as f64 / rate as f64,
+        ..Run::default()
+    };
+    (pipeline, src, sinks, run)
+}
+
+/// What went wrong with the pipeline itself (errors, no EOS); warnings are printed.
+pub fn pipeline_failures(run: &Run) -> Vec<String> {
+    let mut failures = Vec::new();
+    if !run.errors.is_empty() {
+        failures.push(format!("pipeline errors: {:?}", run.errors));
+    }
+    if !run.eos {
+        failures.push("no EOS within the timeout".into());
+    }
+    if !run.warnings.is_empty() {
+        println!("warnings: {:?}", run.warnings);
+    }
+    failures
+}
+
 /// Live input: `appsrc is-live=true format=time` (20 ms of upstream latency) → `element` → one
 /// `appsink sync=true` per src pad. A feeder thread pushes `samples` (mono S16 at `rate`) in
 /// 20 ms buffers in real time: it waits on the pipeline clock until the running time reaches a
 /// buffer's end, then pushes it with PTS = its start; then EOS.
 pub fn run_live(element: gst::Element, rate: u32, samples: &[i16], timeout: Duration) -> Run {
     let started = Instant::now();
-    let pipeline = gst::Pipeline::new();
-    let src = appsrc(&mono_caps(rate), true);
-    pipeline.add(src.upcast_ref::<gst::Element>()).unwrap();
-    pipeline.add(&element).unwrap();
-    src.link(&element).unwrap();
-    let sinks = link_sinks(&pipeline, &element, true);
-
-    let mut run = Run {
-        input_start: 0.0,
-        input_end: samples.len() as f64 / rate as f64,
-        ..Run::default()
-    };
+    let (pipeline, src, sinks, mut run) = assemble(element, rate, samples, true);
     if pipeline.set_state(gst::State::Playing).is_err() {
         run.errors.push("state change to PLAYING failed".into());
     }
@@ -516,17 +539,7 @@ pub fn run_nonlive(
     timeout: Duration,
 ) -> Run {
     let started = Instant::now();
-    let pipeline = gst::Pipeline::new();
-    let src = appsrc(&mono_caps(rate), false);
-    pipeline.add(src.upcast_ref::<gst::Element>()).unwrap();
-    pipeline.add(&element).unwrap();
-    src.link(&element).unwrap();
-    let sinks = link_sinks(&pipeline, &element, false);
-    let mut run = Run {
-        input_start: 0.0,
-        input_end: samples.len() as f64 / rate as f64,
-        ..Run::default()
-    };
+    let (pipeline, src, sinks, mut run) = assemble(element, rate, samples, false);
     let time = |n: u64| gst::ClockTime::from_nseconds(n * 1_000_000_000 / rate as u64);
     let (per_buffer, timestamps) = match feed {
         Feed::Timestamped { buffer_ms } => ((rate as u64 * buffer_ms / 1000) as usize, true),

@@ -7,7 +7,7 @@ mod element;
 
 // Each test binary uses its own subset.
 #[allow(unused_imports)]
-pub use element::{KEY, rms, run, run_pipeline, speech_wav, utterance_server};
+pub use element::{KEY, launch, rms, run, run_pipeline, speech_wav, utterance_server};
 use gst::prelude::*;
 use gstrealtimetranslate::secret::ApiKey;
 use realtimetranslate_server::BackgroundServer;
