@@ -100,8 +100,8 @@ pub enum Pacing {
     #[default]
     #[enum_value(name = "Real time (follow the pipeline clock)", nick = "realtime")]
     Realtime = 0,
-    /// As fast as upstream delivers (benchmarks, offline batch work; translations then land
-    /// later on the timeline than the speech they translate).
+    /// As fast as upstream delivers (benchmarks, offline batch work). The element waits for the
+    /// engine's answers, so translations land on the timeline as they would in real time.
     #[enum_value(name = "None (as fast as upstream delivers)", nick = "none")]
     None = 1,
 }
