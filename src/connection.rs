@@ -9,8 +9,9 @@
 
 use crate::protocol::translation::{SAMPLE_RATE, SessionConfig};
 use crate::runtime::RUNTIME;
-use crate::session::{
-    Backpressure, Session, SessionCounters, SessionError, SessionEvent, SessionParams,
+use crate::session::Session;
+use crate::session_types::{
+    Backpressure, SessionCounters, SessionError, SessionEvent, SessionParams,
 };
 use rand::Rng;
 use std::collections::VecDeque;

@@ -20,9 +20,11 @@ pub mod realtimetranslate;
 pub mod runtime;
 pub mod secret;
 pub mod session;
+pub mod session_types;
 pub mod subtitle_file;
 pub mod timeline;
 pub mod tls;
+pub mod transport;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     realtimetranslate::register(plugin)

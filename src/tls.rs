@@ -4,7 +4,7 @@
 //! Certificate problems are configuration problems: retrying cannot fix them, so they become
 //! [`SessionError::Refused`] with a message saying what to change, instead of a reconnect loop.
 
-use crate::session::SessionError;
+use crate::session_types::SessionError;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
 use std::path::Path;

@@ -7,8 +7,9 @@ mod common;
 use common::*;
 use gstrealtimetranslate::protocol::translation::SessionConfig;
 use gstrealtimetranslate::secret::ApiKey;
-use gstrealtimetranslate::session::{
-    Endpoint, Protocol, Session, SessionError, SessionEvent, SessionParams,
+use gstrealtimetranslate::session::Session;
+use gstrealtimetranslate::session_types::{
+    Endpoint, Protocol, SessionError, SessionEvent, SessionParams,
 };
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -6,12 +6,13 @@
 //! texts, and must not yield audio longer than the 10 s a delta may hold. A counting allocator
 //! measures every parse. `PROTOCOL_FUZZ_SEED` and `PROTOCOL_FUZZ_CASES` replay or lengthen a run.
 
-use gstrealtimetranslate::backends::openai_translation::{close_error, error_event_outcome};
+use gstrealtimetranslate::backends::openai_translation::error_event_outcome;
+use gstrealtimetranslate::backends::websocket::close_error;
 use gstrealtimetranslate::protocol::translation::{
     MAX_AUDIO_DELTA_SECONDS, MAX_MESSAGE_CHARS, SAMPLE_RATE, ServerEvent, ServiceError,
     encode_pcm16,
 };
-use gstrealtimetranslate::session::SessionError;
+use gstrealtimetranslate::session_types::SessionError;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, RngCore, SeedableRng};

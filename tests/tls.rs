@@ -6,7 +6,8 @@ mod common;
 use common::*;
 use gstrealtimetranslate::protocol::translation::SessionConfig;
 use gstrealtimetranslate::secret::ApiKey;
-use gstrealtimetranslate::session::{self, Endpoint, Protocol, SessionError, SessionParams};
+use gstrealtimetranslate::session_types::{Endpoint, Protocol, SessionError, SessionParams};
+use gstrealtimetranslate::transport;
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use std::net::SocketAddr;
@@ -161,7 +162,7 @@ fn params(url: String, tls_ca_file: Option<PathBuf>) -> SessionParams {
 /// Connects the session layer directly; the refusal it must give, checked for the key.
 fn connect_refusal(params: &SessionParams) -> SessionError {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let err = match runtime.block_on(session::connect(params)) {
+    let err = match runtime.block_on(transport::connect(params)) {
         Ok(_) => panic!("connected to {:?}", params.endpoint),
         Err(err) => err,
     };
@@ -336,7 +337,7 @@ fn plain_ws_ignores_tls_ca_file() {
     let server = utterance_server();
     let err_or_session = tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(session::connect(&params(
+        .block_on(transport::connect(&params(
             server.url(),
             Some(PathBuf::from("/nonexistent/ca.pem")),
         )))

@@ -14,10 +14,8 @@ use crate::protocol::gpttranslator::{
     refusal_message,
 };
 use crate::protocol::socketio::{self, Complete, EnginePacket, Handshake, Packet, PacketType};
-use crate::session::{
-    Control, Endpoint, Link, SEND_TIMEOUT, SessionError, SessionEvent, SessionParams, Socket,
-    connect_url,
-};
+use crate::session_types::{Control, Endpoint, Link, SessionError, SessionEvent, SessionParams};
+use crate::transport::{SEND_TIMEOUT, Socket, connect_url};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::atomic::Ordering;
 use std::time::Duration;

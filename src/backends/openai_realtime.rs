@@ -19,9 +19,10 @@ use crate::protocol::realtime::{
     ClientEvent, InterpreterSession, ServerEvent, interpreter_instructions,
 };
 use crate::protocol::translation::{SAMPLE_RATE, SessionConfig};
-use crate::session::{
-    Control, Endpoint, Link, SessionError, SessionEvent, SessionParams, Socket, url_with_model,
+use crate::session_types::{
+    Control, Endpoint, Link, SessionError, SessionEvent, SessionParams, url_with_model,
 };
+use crate::transport::{Socket, connect_url};
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -183,7 +184,7 @@ pub async fn converse(
     let on_event = &*link.on_event.clone();
     let counters = link.counters.clone();
     let url = remote_url(params)?;
-    let mut socket = crate::session::connect_url(params, &url, true).await?;
+    let mut socket = connect_url(params, &url, true).await?;
     send(&mut socket, &interpreter_session(&params.config, voice)).await?;
     let mut turns = Turns::default();
     let mut transcripts = InputTranscripts::default();

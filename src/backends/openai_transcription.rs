@@ -13,7 +13,10 @@ use crate::protocol::realtime::{
     ClientEvent, DEFAULT_TRANSCRIPTION_MODEL, ServerEvent, TranscriptionSession,
 };
 use crate::protocol::translation::SessionConfig;
-use crate::session::{Control, Link, SessionError, SessionEvent, SessionParams};
+use crate::session_types::{
+    Control, Link, SessionCounters, SessionError, SessionEvent, SessionParams,
+};
+use crate::transport::{Socket, connect_url};
 use futures_util::StreamExt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -142,7 +145,7 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
     let on_event = &*link.on_event.clone();
     let counters = link.counters.clone();
     let url = url_with_intent(&remote_url(params)?);
-    let mut socket = crate::session::connect_url(params, &url, true).await?;
+    let mut socket = connect_url(params, &url, true).await?;
     send(&mut socket, &transcription_session(&params.config)).await?;
     let mut cutter = TurnCutter::default();
     let mut buffer = Buffer::default();
@@ -249,10 +252,10 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
 
 /// Appends a chunk, then commits or clears the buffer when the chunk ends a turn.
 async fn send_audio(
-    socket: &mut crate::session::Socket,
+    socket: &mut Socket,
     cutter: &mut TurnCutter,
     buffer: &mut Buffer,
-    counters: &crate::session::SessionCounters,
+    counters: &SessionCounters,
     chunk: Vec<i16>,
 ) -> Result<(), SessionError> {
     counters
@@ -269,7 +272,7 @@ async fn send_audio(
 }
 
 async fn commit(
-    socket: &mut crate::session::Socket,
+    socket: &mut Socket,
     cutter: &mut TurnCutter,
     buffer: &mut Buffer,
 ) -> Result<(), SessionError> {

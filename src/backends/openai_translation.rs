@@ -3,42 +3,13 @@
 
 use super::websocket::{Keepalive, close_normally, send_message};
 use crate::protocol::translation::{ClientEvent, SAMPLE_RATE, ServerEvent, ServiceError};
-use crate::session::{Control, Link, SessionError, SessionEvent, SessionParams, Socket, connect};
+use crate::session_types::{Control, Link, SessionError, SessionEvent, SessionParams};
+use crate::transport::{Socket, connect};
 use futures_util::StreamExt;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::time::{Instant, timeout, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-
-/// Close codes after which a new connection may work (the Python SDK's list).
-const RECOVERABLE_CLOSE_CODES: [u16; 7] = [1001, 1005, 1006, 1011, 1012, 1013, 1015];
-
-/// Classifies a close frame; `<error.type>.<error.code>` reasons are how the service says why.
-pub fn close_error(frame: Option<&CloseFrame>) -> SessionError {
-    let Some(frame) = frame else {
-        return SessionError::Connection("the server closed the connection".into());
-    };
-    let reason = frame.reason.as_str();
-    let code = u16::from(frame.code);
-    let text = format!("close code {code} {reason}");
-    if reason.contains("invalid_api_key") || reason.starts_with("authentication") {
-        SessionError::Authentication(text)
-    } else if reason.contains("insufficient_quota") || reason.starts_with("permission") {
-        SessionError::Refused(text)
-    } else if reason.contains("session_expired") {
-        SessionError::Expired(text)
-    } else if reason.contains("rate_limit") {
-        SessionError::RateLimited(text)
-    } else if reason.starts_with("invalid_request_error")
-        && !RECOVERABLE_CLOSE_CODES.contains(&code)
-    {
-        SessionError::Refused(text)
-    } else {
-        // A normal or unexplained close mid-session: the service went away, try again.
-        SessionError::Connection(text)
-    }
-}
 
 /// What an `error` event means for the session: `None` when it can go on.
 pub fn error_event_outcome(err: &ServiceError) -> Option<SessionError> {

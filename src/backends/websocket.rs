@@ -1,14 +1,43 @@
 //! What every WebSocket dialogue needs: time-limited writes, frames read as text, a keep-alive
 //! that notices a dead peer, and a polite close.
 
-use super::openai_translation::close_error;
-use crate::session::{SEND_TIMEOUT, SessionError, SessionEvent, Socket};
+use crate::session_types::{SessionError, SessionEvent};
+use crate::transport::{SEND_TIMEOUT, Socket};
 use futures_util::SinkExt;
 use std::time::Duration;
 use tokio::time::{Instant, Interval, MissedTickBehavior, timeout};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+/// Close codes after which a new connection may work (the Python SDK's list).
+const RECOVERABLE_CLOSE_CODES: [u16; 7] = [1001, 1005, 1006, 1011, 1012, 1013, 1015];
+
+/// Classifies a close frame; `<error.type>.<error.code>` reasons are how the service says why.
+pub fn close_error(frame: Option<&CloseFrame>) -> SessionError {
+    let Some(frame) = frame else {
+        return SessionError::Connection("the server closed the connection".into());
+    };
+    let reason = frame.reason.as_str();
+    let code = u16::from(frame.code);
+    let text = format!("close code {code} {reason}");
+    if reason.contains("invalid_api_key") || reason.starts_with("authentication") {
+        SessionError::Authentication(text)
+    } else if reason.contains("insufficient_quota") || reason.starts_with("permission") {
+        SessionError::Refused(text)
+    } else if reason.contains("session_expired") {
+        SessionError::Expired(text)
+    } else if reason.contains("rate_limit") {
+        SessionError::RateLimited(text)
+    } else if reason.starts_with("invalid_request_error")
+        && !RECOVERABLE_CLOSE_CODES.contains(&code)
+    {
+        SessionError::Refused(text)
+    } else {
+        // A normal or unexplained close mid-session: the service went away, try again.
+        SessionError::Connection(text)
+    }
+}
 
 /// Sends one frame, with a time limit: a stalled write means the peer is gone.
 pub(super) async fn send_message(

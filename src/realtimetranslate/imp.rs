@@ -20,7 +20,7 @@ use crate::mix::OriginalMix;
 use crate::pad_queue::{Item, PadQueue};
 use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
 use crate::secret::ApiKey;
-use crate::session::{SessionError, SessionEvent};
+use crate::session_types::{SessionError, SessionEvent};
 use crate::timeline::Utterance;
 use gst::glib;
 use gst::prelude::*;

@@ -7,7 +7,7 @@ use crate::mix::MixSettings;
 use crate::protocol::gpttranslator;
 use crate::protocol::translation::{self, SessionConfig, TARGET_LANGUAGES};
 use crate::secret::ApiKey;
-use crate::session::{Endpoint, Protocol, SessionParams};
+use crate::session_types::{Endpoint, Protocol, SessionParams};
 use std::time::Duration;
 
 pub const DEFAULT_URL: &str = "wss://api.openai.com/v1/realtime/translations";
