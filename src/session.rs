@@ -19,7 +19,8 @@ pub const AUDIO_QUEUE_CHUNKS: usize = 8;
 /// Handle on a running session; dropping it aborts the connection at once.
 pub struct Session {
     audio: mpsc::Sender<Vec<i16>>,
-    control: mpsc::Sender<Control>,
+    /// Unbounded: a close or a language change must never be dropped for want of room.
+    control: mpsc::UnboundedSender<Control>,
     task: tokio::task::JoinHandle<()>,
     counters: Arc<SessionCounters>,
 }
@@ -33,7 +34,7 @@ impl Session {
         counters: Arc<SessionCounters>,
     ) -> Session {
         let (audio_tx, audio_rx) = mpsc::channel(AUDIO_QUEUE_CHUNKS);
-        let (control_tx, control_rx) = mpsc::channel(16);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
         let link = Link {
             audio: audio_rx,
             control: control_rx,
@@ -61,12 +62,12 @@ impl Session {
 
     /// Sends a new `session.update` (e.g. the target language changed while playing).
     pub fn update(&self, config: SessionConfig) {
-        let _ = self.control.try_send(Control::Update(config));
+        let _ = self.control.send(Control::Update(config));
     }
 
     /// Flushes the queued audio, then sends `session.close`; `Finished` follows.
     pub fn close(&self) {
-        let _ = self.control.try_send(Control::Close);
+        let _ = self.control.send(Control::Close);
     }
 
     pub fn counters(&self) -> &SessionCounters {

@@ -147,7 +147,7 @@ pub enum Control {
 pub struct Link {
     /// 24 kHz mono chunks to send, in order.
     pub audio: mpsc::Receiver<Vec<i16>>,
-    pub control: mpsc::Receiver<Control>,
+    pub control: mpsc::UnboundedReceiver<Control>,
     pub on_event: Callback,
     pub counters: Arc<SessionCounters>,
 }

@@ -606,16 +606,34 @@ impl RealtimeTranslate {
     }
 
     /// Blocks the streaming thread while the element is not PLAYING (until a flush or stop).
+    /// State changes and flushes notify `session_end_changed`; the time limit only covers a
+    /// state change made by a parent without passing through this element's `change_state`.
     fn wait_for_playing(&self) {
+        let mut guard = self.shared.session_end.lock().unwrap();
         while self.obj().current_state() != gst::State::Playing
             && self.obj().pending_state() != gst::State::Playing
             && !self.shared.audio.is_flushing()
         {
-            std::thread::sleep(Duration::from_millis(5));
+            guard = self
+                .shared
+                .session_end_changed
+                .wait_timeout(guard, Duration::from_millis(100))
+                .unwrap()
+                .0;
         }
     }
 
     fn cancel_waits(&self) {
+        // A streaming thread blocked on a full connection queue looks at its cancellation again.
+        let connection = self
+            .state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .and_then(|state| state.connection.clone());
+        if let Some(connection) = connection {
+            connection.interrupt();
+        }
         if let Some(id) = self.pacing_wait.lock().unwrap().take() {
             id.unschedule();
         }
@@ -1780,6 +1798,11 @@ impl ElementImpl for RealtimeTranslate {
             _ => {}
         }
         let result = self.parent_change_state(transition);
+        {
+            // Wakes a streaming thread waiting for PLAYING.
+            let _guard = self.shared.session_end.lock().unwrap();
+            self.shared.session_end_changed.notify_all();
+        }
         match transition {
             gst::StateChange::PausedToReady => {
                 *self.state.lock().unwrap() = None;

@@ -1,420 +1,40 @@
-//! One translation stream kept alive across many sessions: a new session is opened ahead of the
-//! current one's expiry and takes over at a pause, a dropped session is replaced after a
-//! back-off, and the audio of an outage is kept (bounded) and replayed.
-//!
-//! The element sees one [`Connection`] for the whole stream. Inside, a supervisor task owns the
-//! sessions. What a session that takes over says is held back until the session before it has
-//! delivered everything (`session.close` → `session.closed`), so translations stay in order and
-//! none is lost or repeated at a boundary: every chunk of audio goes to exactly one session.
+//! The supervisor: one task that owns the stream's sessions and decides, from their lifecycle
+//! events and the clock, when to open, rotate, replace and close them, where audio goes, what is
+//! kept through an outage and what is sent again after a loss.
 
-use crate::protocol::translation::{SAMPLE_RATE, SessionConfig};
-use crate::runtime::RUNTIME;
-use crate::session::Session;
-use crate::session_types::{
-    Backpressure, SessionCounters, SessionError, SessionEvent, SessionParams,
+use super::router::Router;
+use super::sessions::{SessionHandle, SessionOpener};
+use super::slot::Slot;
+use super::{
+    ANSWER_GRACE, BACKLOG_CHUNKS, ConnectionEvent, ConnectionParams, ConnectionState,
+    ConnectionStats, IN_FLIGHT_WINDOW, MAX_HELD_SAMPLES, MIN_HEALTHY_SESSION, REPLAY_OVERLAP,
+    Request, is_quiet,
 };
+use crate::protocol::translation::SAMPLE_RATE;
+use crate::session_types::{SessionCounters, SessionError, SessionEvent};
 use rand::Rng;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::{Instant, sleep_until};
 
-/// Chunks between the element and the supervisor: the supervisor takes them at once, so this
-/// only fills when it is starved of CPU.
-const INPUT_CHUNKS: usize = 64;
-/// Chunks kept for a connected session whose own queue is full (slow network): ~13 s.
-const BACKLOG_CHUNKS: usize = 64;
-/// Output of a session waiting for its predecessor to finish, at most (audio samples): the
-/// predecessor's drain timeout ends the wait long before this in practice.
-const MAX_HELD_SAMPLES: u64 = 120 * SAMPLE_RATE as u64;
-/// A session that worked at least this long (or took this much audio) is replaced at once when
-/// it ends; a shorter one counts as a failed attempt (back-off).
-const MIN_HEALTHY_SESSION: Duration = Duration::from_secs(2);
-/// Input that can wait keeps at most this much audio unanswered by the session (5 s): what is
-/// in flight is lost if the connection drops, so input faster than real time must not run far
-/// ahead of the answers.
-const IN_FLIGHT_WINDOW: u64 = 5 * SAMPLE_RATE as u64;
-/// An engine that answers only after a pause (turn-based) may keep silent longer than the window
-/// lasts: with no answer for this long, audio flows again regardless.
-const ANSWER_GRACE: Duration = Duration::from_secs(2);
-/// A session's start position before it has had any audio.
-const NOT_STARTED: u64 = u64::MAX;
-/// A 200 ms chunk quieter than this (RMS) is a pause: a good moment to switch sessions.
-const QUIET_RMS: f64 = 200.0;
-
-/// How the connection behaves.
-#[derive(Debug, Clone)]
-pub struct ConnectionParams {
-    pub session: SessionParams,
-    /// While no session can take audio, the most recent this many samples are kept and replayed
-    /// when one can; older audio is not translated.
-    pub outage_buffer_samples: u64,
-    /// A new session is opened this long before the current one's `expires_at`.
-    pub rotation_margin: Duration,
-    /// First reconnection delay; it doubles per failed attempt up to `backoff_max`.
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    /// Failed attempts in a row after which the connection gives up; `None`: never.
-    pub max_retries: Option<u32>,
-}
-
-/// What an operator sees of the connection.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConnectionState {
-    /// Opening a session (attempt 0 is the first).
-    Connecting { attempt: u32 },
-    /// A session is taking audio.
-    Connected {
-        session_id: String,
-        expires_at: Option<i64>,
-    },
-    /// The current session nears its expiry: the next one is being opened.
-    Rotating { session_id: String },
-    /// No session takes audio; the next attempt starts after `delay`.
-    Reconnecting {
-        attempt: u32,
-        delay: Duration,
-        reason: String,
-    },
-    /// A replaced session lost its connection while finishing: what it had not answered yet
-    /// (audio up to the input position of the message) is not translated. Nothing else changes.
-    Lost { session_id: String, reason: String },
-    /// Gave up: the element stops with an error.
-    Failed { reason: String },
-}
-
-impl ConnectionState {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ConnectionState::Connecting { .. } => "connecting",
-            ConnectionState::Connected { .. } => "connected",
-            ConnectionState::Rotating { .. } => "rotating",
-            ConnectionState::Reconnecting { .. } => "reconnecting",
-            ConnectionState::Lost { .. } => "lost",
-            ConnectionState::Failed { .. } => "failed",
-        }
-    }
-}
-
-/// What the connection reports to the element.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConnectionEvent {
-    /// The state changed when the input had reached `position` samples.
-    State {
-        state: ConnectionState,
-        position: u64,
-    },
-    /// Transcripts, translated audio and warnings, in the order the sessions delivered them.
-    Session(SessionEvent),
-    /// After [`Connection::close`]: everything that could be translated was delivered.
-    Finished,
-    /// Retrying cannot help (authentication, quota, invalid request).
-    Failed(SessionError),
-}
-
-/// Figures for the `stats` property; all sessions of the stream add up.
-#[derive(Debug, Default)]
-pub struct ConnectionStats {
-    pub session: Arc<SessionCounters>,
-    pub sessions_opened: AtomicU64,
-    pub rotations: AtomicU64,
-    pub reconnects: AtomicU64,
-    /// Samples waiting in the supervisor (outage buffer and backlog).
-    pub buffered_samples: AtomicU64,
-    /// Input samples no session will translate (outage longer than the buffer, or the stream
-    /// ended while disconnected).
-    pub untranslated_samples: AtomicU64,
-    /// Translated audio dropped: held too long behind a session that did not finish, or sent by
-    /// a session no longer part of the stream.
-    pub held_dropped_samples: AtomicU64,
-}
-
-pub type EventCallback = Arc<dyn Fn(ConnectionEvent) + Send + Sync>;
-
-enum Request {
-    Update(SessionConfig),
-    Close,
-}
-
-/// Handle on the stream's connection; dropping it aborts every session at once.
-pub struct Connection {
-    audio: mpsc::Sender<Vec<i16>>,
-    requests: mpsc::UnboundedSender<Request>,
-    task: tokio::task::JoinHandle<()>,
-    stats: Arc<ConnectionStats>,
-    lossless: Arc<AtomicBool>,
-}
-
-impl Connection {
-    /// Input that can wait (a file, not a live source): while no session takes audio, the
-    /// element is held back once the outage buffer is full, instead of the oldest audio being
-    /// dropped.
-    pub fn set_lossless(&self, lossless: bool) {
-        self.lossless.store(lossless, Ordering::Relaxed);
-    }
-
-    /// Starts connecting in the background; returns at once.
-    pub fn start(params: ConnectionParams, on_event: EventCallback) -> Connection {
-        let (audio_tx, audio_rx) = mpsc::channel(INPUT_CHUNKS);
-        let (request_tx, request_rx) = mpsc::unbounded_channel();
-        let (lifecycle_tx, lifecycle_rx) = mpsc::unbounded_channel();
-        let stats = Arc::new(ConnectionStats::default());
-        let lossless = Arc::new(AtomicBool::new(false));
-        let router = Arc::new(Router {
-            inner: Mutex::new(RouterInner::default()),
-            deliver: on_event,
-            lifecycle: lifecycle_tx,
-            stats: stats.clone(),
-        });
-        let supervisor = Supervisor {
-            params,
-            router,
-            stats: stats.clone(),
-            lifecycle: lifecycle_rx,
-            next_slot: 0,
-            current: None,
-            rotating: None,
-            draining: Vec::new(),
-            outage: VecDeque::new(),
-            backlog: VecDeque::new(),
-            position: 0,
-            attempt: 0,
-            retry_at: None,
-            rotate_at: None,
-            switch_deadline: None,
-            closing: false,
-            lossless: lossless.clone(),
-            answer_arrived: Arc::new(tokio::sync::Notify::new()),
-            last_answer: (Instant::now(), 0),
-        };
-        let task = RUNTIME.spawn(supervisor.run(audio_rx, request_rx));
-        Connection {
-            audio: audio_tx,
-            requests: request_tx,
-            task,
-            stats,
-            lossless,
-        }
-    }
-
-    /// Queues a chunk of 24 kHz mono samples without waiting.
-    pub fn send_audio(&self, chunk: Vec<i16>) -> Result<(), Backpressure> {
-        match self.audio.try_send(chunk) {
-            Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Full(_)) => Err(Backpressure),
-            // The supervisor has ended; it reported why.
-            Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
-        }
-    }
-
-    /// Queues a chunk, waiting while the queue is full (input faster than real time must slow
-    /// down rather than lose audio). Gives up when `cancelled` says so.
-    pub fn send_audio_waiting(&self, mut chunk: Vec<i16>, cancelled: impl Fn() -> bool) {
-        loop {
-            match self.audio.try_send(chunk) {
-                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
-                Err(mpsc::error::TrySendError::Full(back)) => {
-                    if cancelled() {
-                        return;
-                    }
-                    chunk = back;
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-            }
-        }
-    }
-
-    /// A new configuration for this and every later session.
-    pub fn update(&self, config: SessionConfig) {
-        let _ = self.requests.send(Request::Update(config));
-    }
-
-    /// Sends what is queued, ends the sessions politely; `Finished` follows.
-    pub fn close(&self) {
-        let _ = self.requests.send(Request::Close);
-    }
-
-    pub fn stats(&self) -> &ConnectionStats {
-        &self.stats
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Passes the sessions' output to the element in session order: the oldest session still
-/// delivering is live; what later sessions say waits until every session before them is done.
-/// Lifecycle events go to the supervisor.
-struct Router {
-    inner: Mutex<RouterInner>,
-    deliver: EventCallback,
-    lifecycle: mpsc::UnboundedSender<(u64, SessionEvent)>,
-    stats: Arc<ConnectionStats>,
-}
-
-/// A session in the delivery order.
-struct Place {
-    slot: u64,
-    held: VecDeque<SessionEvent>,
-    /// It will say nothing more: once it is first, its held output goes out and it leaves.
-    done: bool,
-}
-
-#[derive(Default)]
-struct RouterInner {
-    order: VecDeque<Place>,
-    held_samples: u64,
-}
-
-impl Router {
-    fn on_session_event(&self, slot: u64, event: SessionEvent) {
-        match event {
-            SessionEvent::Connected { .. } | SessionEvent::Finished | SessionEvent::Failed(_) => {
-                let _ = self.lifecycle.send((slot, event));
-            }
-            data => {
-                let mut inner = self.inner.lock().unwrap();
-                let Some(index) = inner.order.iter().position(|p| p.slot == slot) else {
-                    // Not (or no longer) part of the stream.
-                    if let SessionEvent::OutputAudio { samples, .. } = &data {
-                        self.stats
-                            .held_dropped_samples
-                            .fetch_add(samples.len() as u64, Ordering::Relaxed);
-                    }
-                    return;
-                };
-                if index == 0 {
-                    (self.deliver)(ConnectionEvent::Session(data));
-                    return;
-                }
-                if let SessionEvent::OutputAudio { samples, .. } = &data {
-                    inner.held_samples += samples.len() as u64;
-                }
-                inner.order[index].held.push_back(data);
-                self.bound_held(&mut inner);
-            }
-        }
-    }
-
-    /// Keeps held output bounded: past the limit the oldest held audio is dropped (counted).
-    fn bound_held(&self, inner: &mut RouterInner) {
-        while inner.held_samples > MAX_HELD_SAMPLES {
-            let Some(place) = inner.order.iter_mut().skip(1).find(|p| !p.held.is_empty()) else {
-                inner.held_samples = 0;
-                return;
-            };
-            if let Some(SessionEvent::OutputAudio { samples, .. }) = place.held.pop_front() {
-                let length = samples.len() as u64;
-                inner.held_samples = inner.held_samples.saturating_sub(length);
-                self.stats
-                    .held_dropped_samples
-                    .fetch_add(length, Ordering::Relaxed);
-            }
-        }
-    }
-
-    /// A new session joins the end of the order.
-    fn join(&self, slot: u64) {
-        let mut inner = self.inner.lock().unwrap();
-        inner.order.push_back(Place {
-            slot,
-            held: VecDeque::new(),
-            done: false,
-        });
-        self.advance(&mut inner);
-    }
-
-    /// `slot` will say nothing more.
-    fn finished(&self, slot: u64) {
-        let mut inner = self.inner.lock().unwrap();
-        if let Some(place) = inner.order.iter_mut().find(|p| p.slot == slot) {
-            place.done = true;
-        }
-        self.advance(&mut inner);
-    }
-
-    /// Finished sessions at the front leave; the one that becomes first delivers what it held.
-    fn advance(&self, inner: &mut RouterInner) {
-        loop {
-            let Some(first) = inner.order.front_mut() else {
-                return;
-            };
-            for event in std::mem::take(&mut first.held) {
-                if let SessionEvent::OutputAudio { samples, .. } = &event {
-                    inner.held_samples = inner.held_samples.saturating_sub(samples.len() as u64);
-                }
-                (self.deliver)(ConnectionEvent::Session(event));
-            }
-            let first = inner.order.front().expect("checked");
-            if !first.done {
-                return;
-            }
-            inner.order.pop_front();
-        }
-    }
-
-    /// Audio waiting for earlier sessions to finish.
-    fn held_samples(&self) -> u64 {
-        self.inner.lock().unwrap().held_samples
-    }
-
-    fn report(&self, event: ConnectionEvent) {
-        // Under the lock: in order with the session output it delivers.
-        let _inner = self.inner.lock().unwrap();
-        (self.deliver)(event);
-    }
-}
-
-/// One session and what is known about it.
-struct Slot {
-    id: u64,
-    session: Session,
-    audio: mpsc::Sender<Vec<i16>>,
-    /// `session.created` arrived: audio may go to it.
-    connected: bool,
-    connected_at: Option<Instant>,
-    session_id: String,
-    /// Samples of audio given to it.
-    sent: u64,
-    /// Input position of the first audio given to it ([`NOT_STARTED`] until then).
-    start: Arc<AtomicU64>,
-    /// Input position where it stopped taking audio (once replaced).
-    ended_at: u64,
-    /// Samples of translated audio it sent back (counted by its callback).
-    answered: Arc<AtomicU64>,
-    /// Its lifetime in samples of audio (from `expires_at` when it connected): a service may
-    /// count session time in audio, which runs ahead of the clock when input is faster than
-    /// real time, so rotation also happens when this much audio has been sent, less the margin.
-    lifetime: Option<u64>,
-}
-
-impl Slot {
-    /// The session took `length` samples of input from `position` on.
-    fn took(&mut self, position: u64, length: u64) {
-        if self.sent == 0 {
-            self.start.store(position, Ordering::Relaxed);
-        }
-        self.sent += length;
-    }
-}
-
-struct Supervisor {
+pub(super) struct Supervisor<O: SessionOpener> {
     params: ConnectionParams,
+    opener: O,
+    /// Origin of the millisecond stamps in [`super::slot::Answers`].
+    epoch: Instant,
     router: Arc<Router>,
     stats: Arc<ConnectionStats>,
     lifecycle: mpsc::UnboundedReceiver<(u64, SessionEvent)>,
     next_slot: u64,
     /// The session audio goes to (or will, once connected).
-    current: Option<Slot>,
+    current: Option<Slot<O::Handle>>,
     /// Opened ahead of the current session's expiry; takes over at a pause.
-    rotating: Option<Slot>,
+    rotating: Option<Slot<O::Handle>>,
     /// Replaced by a rotation, delivering its last output.
-    draining: Vec<Slot>,
+    draining: Vec<Slot<O::Handle>>,
     /// Audio no session could take yet, with its input position; bounded.
     outage: VecDeque<(u64, Vec<i16>)>,
     /// Audio for the connected current session whose own queue was full.
@@ -430,7 +50,7 @@ struct Supervisor {
     /// Input that can wait (not live): audio is never dropped, the element waits instead.
     lossless: Arc<AtomicBool>,
     /// Signalled when a session sends translated audio back.
-    answer_arrived: Arc<tokio::sync::Notify>,
+    answer_arrived: Arc<Notify>,
     /// When the current session's answers last made progress, and how far they had got.
     last_answer: (Instant, u64),
 }
@@ -442,8 +62,41 @@ async fn sleep_until_some(at: Option<Instant>) {
     }
 }
 
-impl Supervisor {
-    async fn run(
+impl<O: SessionOpener> Supervisor<O> {
+    pub(super) fn new(
+        params: ConnectionParams,
+        opener: O,
+        router: Arc<Router>,
+        stats: Arc<ConnectionStats>,
+        lifecycle: mpsc::UnboundedReceiver<(u64, SessionEvent)>,
+        lossless: Arc<AtomicBool>,
+    ) -> Self {
+        Supervisor {
+            params,
+            opener,
+            epoch: Instant::now(),
+            router,
+            stats,
+            lifecycle,
+            next_slot: 0,
+            current: None,
+            rotating: None,
+            draining: Vec::new(),
+            outage: VecDeque::new(),
+            backlog: VecDeque::new(),
+            position: 0,
+            attempt: 0,
+            retry_at: None,
+            rotate_at: None,
+            switch_deadline: None,
+            closing: false,
+            lossless,
+            answer_arrived: Arc::new(Notify::new()),
+            last_answer: (Instant::now(), 0),
+        }
+    }
+
+    pub(super) async fn run(
         mut self,
         mut audio: mpsc::Receiver<Vec<i16>>,
         mut requests: mpsc::UnboundedReceiver<Request>,
@@ -467,6 +120,7 @@ impl Supervisor {
             let window_reopens = (!window_open).then(|| self.last_answer.0 + ANSWER_GRACE);
             let answer_arrived = self.answer_arrived.clone();
             let switch_ready = self.current.is_some();
+            let stall_check = self.stall_deadline();
             tokio::select! {
                 biased;
                 Some((slot, event)) = self.lifecycle.recv() => {
@@ -500,8 +154,9 @@ impl Supervisor {
                         Ok(permit) => {
                             if let Some((position, chunk)) = self.backlog.pop_front() {
                                 self.account_buffer(-(chunk.len() as i64));
+                                let now_ms = self.now_ms();
                                 if let Some(slot) = self.current.as_mut() {
-                                    slot.took(position, chunk.len() as u64);
+                                    slot.took(position, &chunk, now_ms);
                                 }
                                 permit.send(chunk);
                                 self.rotate_by_audio();
@@ -531,8 +186,52 @@ impl Supervisor {
                 // The in-flight window may have opened: look again.
                 _ = answer_arrived.notified(), if !window_open => {}
                 _ = sleep_until_some(window_reopens), if !window_open => {}
+                _ = sleep_until_some(stall_check) => {
+                    if let Err(err) = self.check_stall() {
+                        self.router.report(ConnectionEvent::State {
+                            state: ConnectionState::Failed { reason: err.to_string() },
+                            position: self.position,
+                        });
+                        self.router.report(ConnectionEvent::Failed(err));
+                        return;
+                    }
+                }
             }
         }
+    }
+
+    /// When the current session will have had speech for `keepalive_timeout` without saying
+    /// anything, if it stays silent.
+    fn stall_deadline(&self) -> Option<Instant> {
+        let slot = self.current.as_ref()?;
+        let since = slot
+            .answers
+            .speech_unanswered_since
+            .load(Ordering::Relaxed);
+        (since != 0).then(|| {
+            self.epoch + Duration::from_millis(since - 1) + self.params.session.keepalive_timeout
+        })
+    }
+
+    /// A session whose connection is open (pings answered) but whose engine has said nothing
+    /// for `keepalive_timeout` since it was given speech has stopped working: it is dropped and
+    /// replaced, and what it had not answered goes to the next session.
+    fn check_stall(&mut self) -> Result<(), SessionError> {
+        let Some(deadline) = self.stall_deadline() else {
+            return Ok(());
+        };
+        if Instant::now() < deadline {
+            return Ok(());
+        }
+        let Some(stalled) = self.current.take() else {
+            return Ok(());
+        };
+        self.router.finished(stalled.id);
+        let err = SessionError::Connection(format!(
+            "the engine said nothing for {} ms after it was given speech",
+            self.params.session.keepalive_timeout.as_millis()
+        ));
+        self.lost_current(err, Some(stalled))
     }
 
     fn state(&self, state: ConnectionState) {
@@ -542,58 +241,31 @@ impl Supervisor {
         });
     }
 
-    fn start_session(&mut self) -> Slot {
+    fn start_session(&mut self) -> Slot<O::Handle> {
         self.next_slot += 1;
         let id = self.next_slot;
-        let router = self.router.clone();
-        let answered = Arc::new(AtomicU64::new(0));
-        let counted = answered.clone();
-        let arrived = self.answer_arrived.clone();
-        let start = Arc::new(AtomicU64::new(NOT_STARTED));
-        let started_at = start.clone();
-        let callback = Arc::new(move |mut event: SessionEvent| {
-            if let SessionEvent::Progress { input_samples } = &mut event {
-                // Session-relative → stream position; before any audio it means nothing.
-                let start = started_at.load(Ordering::Relaxed);
-                if start == NOT_STARTED {
-                    return;
-                }
-                *input_samples += start;
-            }
-            if let SessionEvent::OutputAudio {
-                samples,
-                sample_rate,
-                channels,
-            } = &event
-            {
-                let frames = samples.len() as u64 / u64::from((*channels).max(1));
-                let at_engine_rate =
-                    frames * u64::from(SAMPLE_RATE) / u64::from((*sample_rate).max(1));
-                counted.fetch_add(at_engine_rate, Ordering::Relaxed);
-                arrived.notify_one();
-            }
-            router.on_session_event(id, event)
-        });
+        let (answers, callback) =
+            Slot::<O::Handle>::prepare(id, self.router.clone(), self.answer_arrived.clone());
         self.router.join(id);
-        let session = Session::start(
-            self.params.session.clone(),
+        let session = self.opener.open(
+            &self.params.session,
             callback,
-            self.stats.session.clone(),
+            Arc::<SessionCounters>::clone(&self.stats.session),
         );
         self.stats.sessions_opened.fetch_add(1, Ordering::Relaxed);
-        Slot {
+        let audio = session.audio_sender();
+        Slot::new(
             id,
-            audio: session.audio_sender(),
             session,
-            connected: false,
-            connected_at: None,
-            session_id: String::new(),
-            sent: 0,
-            start,
-            ended_at: 0,
-            answered,
-            lifetime: None,
-        }
+            audio,
+            answers,
+            self.params.outage_buffer_samples,
+        )
+    }
+
+    /// Milliseconds since the supervisor started, plus one (0 means "none" in the stamps).
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
     }
 
     fn open_current(&mut self) {
@@ -665,11 +337,12 @@ impl Supervisor {
                     self.backlog.push_back((position, chunk));
                     return;
                 }
-                let length = chunk.len() as u64;
+                let kept = chunk.clone();
                 match slot.audio.try_send(chunk) {
                     Ok(()) => {
+                        let now_ms = self.now_ms();
                         if let Some(slot) = self.current.as_mut() {
-                            slot.took(position, length);
+                            slot.took(position, &kept, now_ms);
                         }
                         self.rotate_by_audio();
                     }
@@ -702,7 +375,7 @@ impl Supervisor {
         let Some(slot) = &self.current else {
             return true;
         };
-        let answered = slot.answered.load(Ordering::Relaxed);
+        let answered = slot.output_samples();
         if answered != self.last_answer.1 {
             self.last_answer = (Instant::now(), answered);
         }
@@ -771,7 +444,7 @@ impl Supervisor {
     }
 
     fn on_lifecycle(&mut self, slot: u64, event: SessionEvent) -> Result<(), SessionError> {
-        let is = |s: &Option<Slot>| s.as_ref().is_some_and(|s| s.id == slot);
+        let is = |s: &Option<Slot<O::Handle>>| s.as_ref().is_some_and(|s| s.id == slot);
         match event {
             SessionEvent::Connected {
                 session_id,
@@ -828,8 +501,9 @@ impl Supervisor {
                     return Err(err);
                 }
                 if let Some(index) = draining {
-                    let slot = self.draining.remove(index);
+                    let mut slot = self.draining.remove(index);
                     self.warn(format!("the replaced session ended badly: {err}"));
+                    self.count_unanswered(&mut slot);
                     self.router.report(ConnectionEvent::State {
                         state: ConnectionState::Lost {
                             session_id: slot.session_id,
@@ -842,14 +516,9 @@ impl Supervisor {
                     self.warn(format!("could not open the next session ({err}); retrying"));
                     self.rotate_at = Some(Instant::now() + self.backoff(1));
                 } else {
+                    // Also while finishing: the replacement gets what this one had not answered
+                    // (within the element's end-of-stream time limit).
                     let lost = self.current.take();
-                    if self.closing && !self.lossless.load(Ordering::Relaxed) {
-                        self.warn(format!(
-                            "the session ended badly while finishing ({err}); its last translations are lost"
-                        ));
-                        self.drop_buffers();
-                        return Ok(());
-                    }
                     self.lost_current(err, lost)?;
                 }
             }
@@ -862,28 +531,35 @@ impl Supervisor {
     /// waiting successor takes over, or a new one is opened: at once after an expiry or a close
     /// that ended a session which had worked for a while, else after a back-off. Unsent audio
     /// waits for it. Gives up with `err` after too many failed attempts in a row.
-    fn lost_current(&mut self, err: SessionError, lost: Option<Slot>) -> Result<(), SessionError> {
+    fn lost_current(
+        &mut self,
+        err: SessionError,
+        lost: Option<Slot<O::Handle>>,
+    ) -> Result<(), SessionError> {
         let connected_at = lost.as_ref().and_then(|slot| slot.connected_at);
         let audio_taken = lost.as_ref().map_or(0, |slot| slot.sent);
-        let lost_session_id = lost.map(|slot| slot.session_id).unwrap_or_default();
         let reason = err.to_string();
-        // Unsent audio waits for the next session, in input order.
+        // What it had not answered goes to the next session first, then the unsent audio, in
+        // input order.
+        if let Some(slot) = lost {
+            self.take_unanswered(slot);
+        }
         self.outage.extend(std::mem::take(&mut self.backlog));
         self.outage
             .make_contiguous()
             .sort_by_key(|(position, _)| *position);
+        if self.closing && self.outage.is_empty() {
+            // Finishing, and it had answered everything: nothing to replace it for.
+            if let Some(slot) = self.rotating.take() {
+                self.router.finished(slot.id);
+            }
+            self.retry_at = None;
+            return Ok(());
+        }
         if self.rotating.as_ref().is_some_and(|slot| slot.connected) {
             self.warn(format!(
-                "the session ended early ({reason}); the next one takes over"
+                "the session ended early ({reason}); the next one takes over and is given again what it had not answered"
             ));
-            // What it had not answered is gone; no outage, so no reconnecting.
-            self.router.report(ConnectionEvent::State {
-                state: ConnectionState::Lost {
-                    session_id: lost_session_id.clone(),
-                    reason: reason.clone(),
-                },
-                position: self.position,
-            });
             self.switch();
             self.replay_outage();
             return Ok(());
@@ -927,6 +603,55 @@ impl Supervisor {
         });
         self.retry_at = Some(Instant::now() + delay);
         Ok(())
+    }
+
+    /// Moves the audio a lost session had not answered (from its last answer, less
+    /// [`REPLAY_OVERLAP`]) into the outage buffer, to be sent again to the next session. Speech
+    /// it was given that is no longer kept is counted as untranslated.
+    fn take_unanswered(&mut self, mut slot: Slot<O::Handle>) {
+        let Some(start) = slot.ledger.first_position() else {
+            return;
+        };
+        let answered = slot.answered_until();
+        let from = answered
+            .saturating_sub(REPLAY_OVERLAP)
+            .max(slot.answers.start.load(Ordering::Relaxed).min(start));
+        let unkept = slot.ledger.overflowed_speech();
+        let replay = slot.ledger.take_from(from);
+        let replayed: u64 = replay.iter().map(|(_, chunk)| chunk.len() as u64).sum();
+        self.account_buffer(replayed as i64);
+        self.outage.extend(replay);
+        if unkept > 0 {
+            self.count_untranslated(unkept, "the lost session was given them and never answered");
+        }
+    }
+
+    /// Speech a session was given and had not answered when it was lost, counted as
+    /// untranslated (a replaced session finishing: its audio cannot go to a later session,
+    /// which already has newer audio).
+    fn count_unanswered(&self, slot: &mut Slot<O::Handle>) {
+        let answered = slot.answered_until();
+        let speech: u64 = slot
+            .ledger
+            .take_from(answered)
+            .iter()
+            .filter(|(_, chunk)| !is_quiet(chunk))
+            .map(|(_, chunk)| chunk.len() as u64)
+            .sum::<u64>()
+            + slot.ledger.overflowed_speech();
+        if speech > 0 {
+            self.count_untranslated(speech, "the replaced session was lost before answering them");
+        }
+    }
+
+    fn count_untranslated(&self, samples: u64, why: &str) {
+        self.stats
+            .untranslated_samples
+            .fetch_add(samples, Ordering::Relaxed);
+        self.warn(format!(
+            "{:.1} s of speech were not translated: {why}",
+            samples as f64 / f64::from(SAMPLE_RATE)
+        ));
     }
 
     /// Exponential back-off with jitter, so many elements do not reconnect in lockstep.
@@ -973,9 +698,9 @@ impl Supervisor {
         self.closing = true;
         self.rotate_at = None;
         self.switch_deadline = None;
-        // Input that can wait keeps its pending reconnection: what is buffered still gets
+        // A pending reconnection stays while audio waits for it: what is buffered still gets
         // translated (within the element's end-of-stream time limit).
-        if !self.lossless.load(Ordering::Relaxed) {
+        if self.outage.is_empty() && self.backlog.is_empty() {
             self.retry_at = None;
         }
         if let Some(slot) = self.rotating.take() {
@@ -1028,12 +753,4 @@ fn lifetime_samples(expires_at: Option<i64>) -> Option<u64> {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?;
     let left = Duration::from_secs(expires_at).checked_sub(now)?;
     Some(left.as_millis() as u64 * SAMPLE_RATE as u64 / 1000)
-}
-
-fn is_quiet(chunk: &[i16]) -> bool {
-    if chunk.is_empty() {
-        return true;
-    }
-    let energy: f64 = chunk.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
-    (energy / chunk.len() as f64).sqrt() < QUIET_RMS
 }
