@@ -76,6 +76,10 @@ pub struct Faults {
     /// After this much input audio, the server neither reads nor writes (no pongs) but keeps the
     /// socket open until the client closes it (at most 10 min).
     pub stall_after_audio_ms: Option<u64>,
+    /// After this much input audio, the engine says nothing more: the server keeps reading
+    /// (pings are answered, audio is discarded) until the client closes. A live socket with a
+    /// dead engine behind it, which only the client's own stall detection notices.
+    pub mute_after_audio_ms: Option<u64>,
     /// The handshake is refused with this HTTP status (400..=599) and an OpenAI-style JSON body.
     pub refuse_status: Option<u16>,
     /// Garbage sent once right after `session.created`.
@@ -109,11 +113,12 @@ impl fmt::Display for FaultError {
 impl std::error::Error for FaultError {}
 
 /// Every query parameter name this module understands.
-pub const FAULT_PARAMETERS: [&str; 11] = [
+pub const FAULT_PARAMETERS: [&str; 12] = [
     "fault_expire_after_ms",
     "fault_expire_early_ms",
     "fault_drop_after_audio_ms",
     "fault_stall_after_audio_ms",
+    "fault_mute_after_audio_ms",
     "fault_refuse_status",
     "fault_send",
     "fault_rate_limit_first",
@@ -165,6 +170,7 @@ impl Faults {
             "fault_expire_after_ms" => self.expire_after_ms = Some(parse_ms(name, value)?),
             "fault_expire_early_ms" => self.expire_early_ms = Some(parse_ms(name, value)?),
             "fault_drop_after_audio_ms" => self.drop_after_audio_ms = Some(parse_ms(name, value)?),
+            "fault_mute_after_audio_ms" => self.mute_after_audio_ms = Some(parse_ms(name, value)?),
             "fault_stall_after_audio_ms" => {
                 self.stall_after_audio_ms = Some(parse_ms(name, value)?)
             }
@@ -253,6 +259,7 @@ impl Faults {
             expire_early_ms: over.expire_early_ms.or(self.expire_early_ms),
             drop_after_audio_ms: over.drop_after_audio_ms.or(self.drop_after_audio_ms),
             stall_after_audio_ms: over.stall_after_audio_ms.or(self.stall_after_audio_ms),
+            mute_after_audio_ms: over.mute_after_audio_ms.or(self.mute_after_audio_ms),
             refuse_status: over.refuse_status.or(self.refuse_status),
             send: over.send.or(self.send),
             rate_limit_first: over.rate_limit_first.or(self.rate_limit_first),
@@ -297,6 +304,7 @@ impl Faults {
         num("fault_expire_early_ms", self.expire_early_ms);
         num("fault_drop_after_audio_ms", self.drop_after_audio_ms);
         num("fault_stall_after_audio_ms", self.stall_after_audio_ms);
+        num("fault_mute_after_audio_ms", self.mute_after_audio_ms);
         num("fault_refuse_status", self.refuse_status.map(u64::from));
         num(
             "fault_rate_limit_first",
@@ -352,6 +360,7 @@ impl Faults {
         }
         add(self.drop_after_audio_ms, AudioAction::Drop);
         add(self.stall_after_audio_ms, AudioAction::Stall);
+        add(self.mute_after_audio_ms, AudioAction::Mute);
         // Stable: equal thresholds keep the order above.
         t.sort_by_key(|a| a.samples);
         t
@@ -374,6 +383,7 @@ pub(crate) enum AudioAction {
     Error(String),
     Drop,
     Stall,
+    Mute,
 }
 
 impl AudioAction {
@@ -385,6 +395,7 @@ impl AudioAction {
             AudioAction::Error(_) => "fault_error_after_audio_ms",
             AudioAction::Drop => "fault_drop_after_audio_ms",
             AudioAction::Stall => "fault_stall_after_audio_ms",
+            AudioAction::Mute => "fault_mute_after_audio_ms",
         }
     }
 }
@@ -397,7 +408,8 @@ mod tests {
     fn parses_every_parameter_and_ignores_others() {
         let f = Faults::from_query(
             "model=m&fault_expire_after_ms=1500&fault_drop_after_audio_ms=3000\
-             &fault_stall_after_audio_ms=7&fault_refuse_status=503&fault_send=oversized\
+             &fault_stall_after_audio_ms=7&fault_mute_after_audio_ms=8&fault_refuse_status=503\
+             &fault_send=oversized\
              &fault_rate_limit_first=2&fault_server_error_after_audio_ms=0\
              &fault_error_after_audio_ms=900&fault_error_code=insufficient_quota\
              &fault_answer_delay_ms=3000&x=",
@@ -410,6 +422,7 @@ mod tests {
                 expire_early_ms: None,
                 drop_after_audio_ms: Some(3000),
                 stall_after_audio_ms: Some(7),
+                mute_after_audio_ms: Some(8),
                 refuse_status: Some(503),
                 send: Some(FaultSend::Oversized),
                 rate_limit_first: Some(2),

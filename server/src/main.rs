@@ -30,6 +30,7 @@ Fault injection, for every connection (a connection's `fault_*` URL query parame
   --fault-expire-early-ms N              same, but expires_at announces the usual 3600 s
   --fault-drop-after-audio-ms N          drop the TCP connection (no close frame) after N ms of input audio
   --fault-stall-after-audio-ms N         stop reading and writing after N ms of input audio
+  --fault-mute-after-audio-ms N          keep reading (answer pings) but say nothing after N ms of input audio
   --fault-refuse-status CODE             refuse every handshake with HTTP CODE (400..599)
   --fault-send KIND                      after session.created send one malformed_json | unknown_event |
                                          invalid_base64 | oversized | binary frame

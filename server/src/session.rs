@@ -51,6 +51,8 @@ enum End {
     Dropped,
     /// `fault_stall_after_audio_ms`: hold the connection silently until the client goes.
     Stalled,
+    /// `fault_mute_after_audio_ms`: read (and answer pings) but say nothing until the client goes.
+    Muted,
 }
 
 struct Session {
@@ -198,6 +200,20 @@ pub(crate) async fn run(
                 .config
                 .log(|| format!("{peer}: sess_{n} stalled (fault)"));
             stall(s.sink, stream).await;
+        }
+        End::Muted => {
+            if let Some(w) = worker.take() {
+                w.stop(true).await;
+            }
+            shared
+                .config
+                .log(|| format!("{peer}: sess_{n} muted (fault)"));
+            // Reading answers pings; everything the client sends is dropped.
+            while let Some(Ok(frame)) = stream.next().await {
+                if matches!(frame, Message::Close(_)) {
+                    break;
+                }
+            }
         }
     }
     if let Some(w) = worker {
@@ -472,6 +488,7 @@ impl Session {
             }
             AudioAction::Drop => Ok(End::Dropped),
             AudioAction::Stall => Ok(End::Stalled),
+            AudioAction::Mute => Ok(End::Muted),
         }
     }
 

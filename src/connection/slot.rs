@@ -27,9 +27,10 @@ pub(super) struct Answers {
     /// Its latest progress, as an input position, and whether it reports progress at all.
     progress: AtomicU64,
     reports_progress: AtomicBool,
-    /// Milliseconds (since the supervisor's epoch, plus one) when speech was first given to it
-    /// after the last event it sent; 0 when it has answered since. Any event clears it.
-    pub(super) speech_unanswered_since: AtomicU64,
+    /// Milliseconds (since the supervisor's epoch, plus one) when audio it must answer (see
+    /// [`Slot::answers_all_audio`]) was first given to it after the last event it sent; 0 when
+    /// it has said something since. Any event clears it.
+    pub(super) unanswered_since: AtomicU64,
 }
 
 impl Answers {
@@ -41,14 +42,14 @@ impl Answers {
             sent_until: AtomicU64::new(0),
             progress: AtomicU64::new(0),
             reports_progress: AtomicBool::new(false),
-            speech_unanswered_since: AtomicU64::new(0),
+            unanswered_since: AtomicU64::new(0),
         }
     }
 
     /// What an event says about the session; `false` for an event to drop (progress before any
     /// audio means nothing). Progress is turned from session-relative into a stream position.
     fn observe(&self, event: &mut SessionEvent) -> bool {
-        self.speech_unanswered_since.store(0, Ordering::Relaxed);
+        self.unanswered_since.store(0, Ordering::Relaxed);
         match event {
             SessionEvent::Progress { input_samples } => {
                 let start = self.start.load(Ordering::Relaxed);
@@ -74,9 +75,7 @@ impl Answers {
                     self.mark_answered();
                 }
             }
-            SessionEvent::OutputTranscript(text) if !text.trim().is_empty() => {
-                self.mark_answered()
-            }
+            SessionEvent::OutputTranscript(text) if !text.trim().is_empty() => self.mark_answered(),
             _ => {}
         }
         true
@@ -108,6 +107,10 @@ pub(super) struct Slot<H> {
     pub(super) answers: Arc<Answers>,
     /// The audio it has not answered yet, to send again if it is lost.
     pub(super) ledger: Ledger,
+    /// Its engine says something (if only digital silence) for every stretch of input, speech
+    /// or not, as the translation protocol's engines do: then any audio left without a word
+    /// counts towards a stall, not only speech (a turn-based engine is silent in a pause).
+    pub(super) answers_all_audio: bool,
     /// Its lifetime in samples of audio (from `expires_at` when it connected): a service may
     /// count session time in audio, which runs ahead of the clock when input is faster than
     /// real time, so rotation also happens when this much audio has been sent, less the margin.
@@ -141,6 +144,7 @@ impl<H> Slot<H> {
         audio: mpsc::Sender<Vec<i16>>,
         answers: Arc<Answers>,
         ledger_limit: u64,
+        answers_all_audio: bool,
     ) -> Slot<H> {
         Slot {
             id,
@@ -153,6 +157,7 @@ impl<H> Slot<H> {
             ended_at: 0,
             answers,
             ledger: Ledger::new(ledger_limit),
+            answers_all_audio,
             lifetime: None,
         }
     }
@@ -170,8 +175,8 @@ impl<H> Slot<H> {
         self.ledger
             .forget_before(self.answers.answered_until.load(Ordering::Relaxed));
         self.ledger.record(position, chunk);
-        if !is_quiet(chunk) {
-            let _ = self.answers.speech_unanswered_since.compare_exchange(
+        if self.answers_all_audio || !is_quiet(chunk) {
+            let _ = self.answers.unanswered_since.compare_exchange(
                 0,
                 now_ms,
                 Ordering::Relaxed,

@@ -11,7 +11,7 @@ use super::{
     Request, is_quiet,
 };
 use crate::protocol::translation::SAMPLE_RATE;
-use crate::session_types::{SessionCounters, SessionError, SessionEvent};
+use crate::session_types::{Protocol, SessionCounters, SessionError, SessionEvent};
 use rand::Rng;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -200,21 +200,18 @@ impl<O: SessionOpener> Supervisor<O> {
         }
     }
 
-    /// When the current session will have had speech for `keepalive_timeout` without saying
-    /// anything, if it stays silent.
+    /// When the current session will have been given audio (speech, for a turn-based engine)
+    /// for `keepalive_timeout` without saying anything, if it stays silent.
     fn stall_deadline(&self) -> Option<Instant> {
         let slot = self.current.as_ref()?;
-        let since = slot
-            .answers
-            .speech_unanswered_since
-            .load(Ordering::Relaxed);
+        let since = slot.answers.unanswered_since.load(Ordering::Relaxed);
         (since != 0).then(|| {
             self.epoch + Duration::from_millis(since - 1) + self.params.session.keepalive_timeout
         })
     }
 
     /// A session whose connection is open (pings answered) but whose engine has said nothing
-    /// for `keepalive_timeout` since it was given speech has stopped working: it is dropped and
+    /// for `keepalive_timeout` since it was given audio to answer has stopped working: it is dropped and
     /// replaced, and what it had not answered goes to the next session.
     fn check_stall(&mut self) -> Result<(), SessionError> {
         let Some(deadline) = self.stall_deadline() else {
@@ -228,7 +225,7 @@ impl<O: SessionOpener> Supervisor<O> {
         };
         self.router.finished(stalled.id);
         let err = SessionError::Connection(format!(
-            "the engine said nothing for {} ms after it was given speech",
+            "the engine said nothing for {} ms after it was given audio to answer",
             self.params.session.keepalive_timeout.as_millis()
         ));
         self.lost_current(err, Some(stalled))
@@ -260,6 +257,7 @@ impl<O: SessionOpener> Supervisor<O> {
             audio,
             answers,
             self.params.outage_buffer_samples,
+            self.params.session.protocol == Protocol::Translation,
         )
     }
 
@@ -640,7 +638,10 @@ impl<O: SessionOpener> Supervisor<O> {
             .sum::<u64>()
             + slot.ledger.overflowed_speech();
         if speech > 0 {
-            self.count_untranslated(speech, "the replaced session was lost before answering them");
+            self.count_untranslated(
+                speech,
+                "the replaced session was lost before answering them",
+            );
         }
     }
 

@@ -909,6 +909,8 @@ impl RealtimeTranslate {
         };
         // The last segments' ear-voice spans, with no lock held.
         self.report_utterances(origin, utterances);
+        // The stream's final figures (what went untranslated among them), once.
+        self.post_element_message(self.stats());
         let _ = self.audio_flow();
         true
     }

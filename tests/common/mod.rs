@@ -355,6 +355,19 @@ pub fn bursts(durations_ms: &[u64]) -> Vec<i16> {
     samples
 }
 
+/// `untranslated-seconds` of the last `stats` message (the element posts one at end of stream).
+pub fn untranslated_seconds(captured: &Captured) -> f64 {
+    captured
+        .messages
+        .iter()
+        .rev()
+        .find(|(_, m)| m.name() == "realtimetranslate/stats")
+        .expect("a stats message")
+        .1
+        .get::<f64>("untranslated-seconds")
+        .unwrap()
+}
+
 /// Where burst `index` starts, in seconds.
 pub fn burst_start(durations_ms: &[u64], index: usize) -> f64 {
     (LEAD_MS + durations_ms[..index].iter().sum::<u64>() + GAP_MS * index as u64) as f64 / 1000.0
