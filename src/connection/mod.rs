@@ -12,6 +12,8 @@ mod router;
 pub mod sessions;
 mod slot;
 mod supervisor;
+#[cfg(test)]
+mod tests;
 
 use crate::protocol::translation::{SAMPLE_RATE, SessionConfig};
 use crate::runtime::RUNTIME;

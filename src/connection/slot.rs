@@ -3,7 +3,7 @@
 
 use super::ledger::Ledger;
 use super::router::Router;
-use super::{NOT_STARTED, is_quiet};
+use super::{NOT_STARTED, REPLAY_OVERLAP, is_quiet};
 use crate::protocol::translation::SAMPLE_RATE;
 use crate::session_types::{Callback, SessionEvent};
 use std::sync::Arc;
@@ -172,8 +172,13 @@ impl<H> Slot<H> {
         self.answers
             .sent_until
             .store(position + length, Ordering::Relaxed);
-        self.ledger
-            .forget_before(self.answers.answered_until.load(Ordering::Relaxed));
+        // Kept from a little before the last answer: what a replay would start with.
+        self.ledger.forget_before(
+            self.answers
+                .answered_until
+                .load(Ordering::Relaxed)
+                .saturating_sub(REPLAY_OVERLAP),
+        );
         self.ledger.record(position, chunk);
         if self.answers_all_audio || !is_quiet(chunk) {
             let _ = self.answers.unanswered_since.compare_exchange(
