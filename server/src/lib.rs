@@ -12,6 +12,7 @@ pub mod realtime;
 mod record;
 mod server;
 mod session;
+mod shared;
 mod worker;
 
 pub use config::{LogFn, ServerConfig};

@@ -33,7 +33,7 @@ pub(crate) use handshake::{Accepted, check};
 pub use handshake::{EventNames, Kind, PATH};
 
 use crate::record::SessionRecord;
-use crate::server::Shared;
+use crate::shared::Shared;
 use wire::{Wire, Ws};
 
 /// Runs one accepted `/v1/realtime` connection to its end.
