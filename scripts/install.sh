@@ -21,9 +21,14 @@ profile=release
 library=""
 uninstall=false
 
+# The header above, as help: on stdout with status 0 when asked for, else on stderr with 2.
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
-  exit 2
+  if [ "${1:-2}" = 0 ]; then
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  else
+    sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  fi
+  exit "${1:-2}"
 }
 
 while [ $# -gt 0 ]; do
@@ -35,7 +40,7 @@ while [ $# -gt 0 ]; do
     --library) library=${2:?--library needs a file}; shift 2 ;;
     --library=*) library=${1#*=}; shift ;;
     --uninstall) uninstall=true; shift ;;
-    -h|--help) usage ;;
+    -h|--help) usage 0 ;;
     *) echo "install: unknown option $1" >&2; usage ;;
   esac
 done
