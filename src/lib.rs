@@ -30,6 +30,8 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     realtimetranslate::register(plugin)
 }
 
+// The origin (last but one) is where GStreamer expects the provider's URL; the project has no
+// public address yet, so it says where the build came from rather than naming a placeholder URL.
 gst::plugin_define!(
     realtimetranslate,
     env!("CARGO_PKG_DESCRIPTION"),
@@ -38,6 +40,6 @@ gst::plugin_define!(
     "MPL",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    "no public URL yet: built from the realtimetranslate source tree (see its README.md)",
     env!("BUILD_REL_DATE")
 );

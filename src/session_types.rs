@@ -39,7 +39,8 @@ pub enum Protocol {
     Interpreter { voice: String },
     /// A Realtime transcription session (`/v1/realtime?intent=transcription`): captions only.
     Transcription,
-    /// The GPT Translator realtime API: Socket.IO events, key in the URL (PROTOCOL.md §4).
+    /// The GPT Translator realtime API: Socket.IO events, key in the URL
+    /// (`docs/protocol/gpttranslator.md`).
     GptTranslator,
 }
 

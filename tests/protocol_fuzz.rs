@@ -202,7 +202,7 @@ fn check_service_error(err: &ServiceError, context: &str) {
     }
 }
 
-/// The server frames of PROTOCOL.md §1, with a short real audio delta.
+/// The server frames of `docs/protocol/translation.md`, with a short real audio delta.
 fn protocol_frames() -> Vec<String> {
     let audio: Vec<i16> = (0..48).map(|i| (i * 700 - 16_000) as i16).collect();
     vec![

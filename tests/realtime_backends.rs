@@ -128,7 +128,8 @@ fn only_session(server: &BackgroundServer) -> SessionRecord {
 }
 
 /// Each sentence is answered only after its pause, with a translation as long as the sentence;
-/// captions follow both languages; the server got the interpreter session of PROTOCOL.md §2.
+/// captions follow both languages; the server got the interpreter session of
+/// `docs/protocol/realtime-interpreter.md`.
 #[test]
 fn interpreter_answers_each_sentence_after_its_pause() {
     init();

@@ -5,7 +5,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
 use tokio_tungstenite::tungstenite::http::{StatusCode, header};
 
 use crate::faults::{self, Faults};
-use crate::server::Shared;
+use crate::shared::Shared;
 
 /// The one path the translation endpoint serves.
 pub const PATH: &str = "/v1/realtime/translations";

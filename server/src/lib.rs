@@ -1,7 +1,8 @@
-//! Local server speaking the OpenAI realtime *translation* protocol (PROTOCOL.md §1) faithfully (and,
-//! on `/v1/realtime`, the Realtime API's conversation and transcription sessions, see [`realtime`]), with
-//! deterministic test engines (`echo`, `utterance`) and an offline one. Tests drive a real client
-//! against it and inspect [`Records`] to see exactly what the client sent.
+//! Local server speaking the OpenAI realtime *translation* protocol
+//! (`docs/protocol/translation.md`) faithfully (and, on `/v1/realtime`, the Realtime API's
+//! conversation and transcription sessions, see [`realtime`]), with deterministic test engines
+//! (`echo`, `utterance`) and an offline one. Tests drive a real client against it and inspect
+//! [`Records`] to see exactly what the client sent.
 
 mod config;
 pub mod engine;
@@ -12,6 +13,7 @@ pub mod realtime;
 mod record;
 mod server;
 mod session;
+mod shared;
 mod worker;
 
 pub use config::{LogFn, ServerConfig};

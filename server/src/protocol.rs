@@ -1,5 +1,6 @@
-//! Wire format of the translation protocol, server side: strict validation of the three client events
-//! and builders for the seven server events (PROTOCOL.md §1). No I/O here, so it is easy to test.
+//! Wire format of the translation protocol, server side: strict validation of the three client
+//! events and builders for the seven server events (`docs/protocol/translation.md`). No I/O here,
+//! so it is easy to test.
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};

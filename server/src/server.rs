@@ -1,10 +1,8 @@
 //! Listening socket and connection tasks: [`Server`] for async callers, [`BackgroundServer`] for
 //! synchronous ones (GStreamer tests, benches).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
@@ -12,30 +10,11 @@ use tokio::task::JoinSet;
 
 use crate::handshake::{self, PATH};
 use crate::record::{Records, RefusedHandshake, SessionRecord};
+use crate::shared::Shared;
 use crate::{ServerConfig, session};
 
 /// How long a client may take to complete the WebSocket upgrade.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// What every connection of a server shares.
-pub(crate) struct Shared {
-    pub config: ServerConfig,
-    pub records: Records,
-    /// Numbers `sess_<n>`.
-    pub sessions: AtomicU64,
-    /// Handshakes seen per fault set carrying `fault_rate_limit_first` (key: canonical query).
-    rate_limited: Mutex<HashMap<String, u32>>,
-}
-
-impl Shared {
-    /// Counts one more handshake with this fault set; returns its number (1 for the first).
-    pub(crate) fn count_rate_limited_handshake(&self, key: &str) -> u32 {
-        let mut counts = self.rate_limited.lock().unwrap_or_else(|e| e.into_inner());
-        let n = counts.entry(key.to_owned()).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
-    }
-}
 
 /// A bound, not yet serving, translation endpoint.
 pub struct Server {
@@ -49,12 +28,7 @@ impl Server {
         let listener = TcpListener::bind(addr).await?;
         Ok(Server {
             listener,
-            shared: Arc::new(Shared {
-                records: Records::with_event_limit(config.event_record_limit),
-                config,
-                sessions: AtomicU64::new(0),
-                rate_limited: Mutex::default(),
-            }),
+            shared: Arc::new(Shared::new(config)),
         })
     }
 

@@ -24,7 +24,7 @@ use crate::faults::{self, AudioAction, AudioTrigger, FaultSend, Faults, wire};
 use crate::handshake::Accepted;
 use crate::protocol::{self, ClientEvent, MAX_DELTA_SAMPLES, ProtocolError, SessionConfig, server};
 use crate::record::{ClientEventRecord, FiredFault, RecordHandle};
-use crate::server::Shared;
+use crate::shared::Shared;
 use crate::worker::{Command, EngineConfig, Worker, WorkerEvent};
 
 /// How long the server waits for the client's close frame after its last event.

@@ -1,4 +1,4 @@
-//! Handshake and event validation against a real socket (PROTOCOL.md §1).
+//! Handshake and event validation against a real socket (`docs/protocol/translation.md`).
 
 mod common;
 

@@ -1,4 +1,5 @@
-//! The `/v1/realtime` test servers against a raw WebSocket client (PROTOCOL.md §2 and §3):
+//! The `/v1/realtime` test servers against a raw WebSocket client
+//! (`docs/protocol/realtime-interpreter.md` and `docs/protocol/realtime-transcription.md`):
 //! handshake rules, strict GA validation, server VAD turn taking, responses, transcription.
 
 mod common;
@@ -44,7 +45,7 @@ async fn conversation(srv: &TestServer, extra_query: &str) -> Client {
     c
 }
 
-/// The interpreter's `session.update`, as PROTOCOL.md §2 gives it.
+/// The interpreter's `session.update`, as `docs/protocol/realtime-interpreter.md` gives it.
 fn interpreter_update(interrupt_response: bool) -> Value {
     json!({"type":"session.update","session":{"type":"realtime","instructions":"Translate into Spanish.",
         "output_modalities":["audio"],"audio":{"input":{"format":{"type":"audio/pcm","rate":24000},

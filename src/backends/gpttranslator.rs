@@ -1,5 +1,5 @@
-//! The dialogue of the GPT Translator realtime API (`shared/PROTOCOL.md` §4): Socket.IO over a
-//! WebSocket, the key in the URL, audio only once the service says `ready_for_audio`.
+//! The dialogue of the GPT Translator realtime API (`docs/protocol/gpttranslator.md`): Socket.IO
+//! over a WebSocket, the key in the URL, audio only once the service says `ready_for_audio`.
 //!
 //! Steps: Engine.IO handshake, join the namespace, `translation_start`, wait for `ready_for_audio`
 //! (audio stays queued in the link meanwhile), stream 100 ms `audio_chunk`s, and at the close

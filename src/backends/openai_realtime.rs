@@ -1,5 +1,5 @@
 //! The general OpenAI Realtime model (`/v1/realtime?model=…`) driven as a simultaneous
-//! interpreter (PROTOCOL.md §2).
+//! interpreter (`docs/protocol/realtime-interpreter.md`).
 //!
 //! It is turn based: server VAD ends a turn after 500 ms of silence and the model answers that
 //! turn with translated speech, so translations arrive after each pause rather than while the

@@ -1,5 +1,6 @@
 //! Captions only: an OpenAI Realtime transcription session (`/v1/realtime?intent=transcription`,
-//! PROTOCOL.md §3) turns the speech into source-language text; nothing is translated.
+//! `docs/protocol/realtime-transcription.md`) turns the speech into source-language text; nothing
+//! is translated.
 //!
 //! The session runs without server VAD (`turn_detection: null`), which the natively streaming
 //! `gpt-realtime-whisper` requires and every other model accepts. Streaming models send

@@ -1,5 +1,5 @@
-//! The dialogue of the OpenAI realtime translation protocol (PROTOCOL.md §1), which the local
-//! engine speaks too.
+//! The dialogue of the OpenAI realtime translation protocol (`docs/protocol/translation.md`), which
+//! the local engine speaks too.
 
 use super::websocket::{Keepalive, close_normally, send_message};
 use crate::protocol::translation::{ClientEvent, SAMPLE_RATE, ServerEvent, ServiceError};

@@ -1,5 +1,5 @@
-//! The GPT Translator realtime API (`shared/PROTOCOL.md` §4): its events on top of Socket.IO,
-//! the connection URL that carries the key, and its language codes.
+//! The GPT Translator realtime API (`docs/protocol/gpttranslator.md`): its events on top of
+//! Socket.IO, the connection URL that carries the key, and its language codes.
 //!
 //! Only the event names and fields come from the provider's page; the exact shape of the status
 //! events is not published, so both shapes a Socket.IO service commonly uses are accepted: a

@@ -1,4 +1,5 @@
-//! OpenAI Realtime API (`/v1/realtime`), GA shapes, see `shared/PROTOCOL.md` §2 and §3: a
+//! OpenAI Realtime API (`/v1/realtime`), GA shapes, see `docs/protocol/realtime-interpreter.md` and
+//! `docs/protocol/realtime-transcription.md`: a
 //! conversation session driven as a simultaneous interpreter, and a transcription session for
 //! captions only.
 //!

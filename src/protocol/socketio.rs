@@ -1,4 +1,4 @@
-//! Engine.IO v4 / Socket.IO v5 framing over a plain WebSocket (`shared/PROTOCOL.md` §4).
+//! Engine.IO v4 / Socket.IO v5 framing over a plain WebSocket (`docs/protocol/gpttranslator.md`).
 //!
 //! Only what a client on the `websocket` transport needs: no long polling, no upgrade. Pure
 //! parsing and encoding, no I/O, so every malformed frame a server may send is an error value

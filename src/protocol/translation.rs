@@ -1,4 +1,5 @@
-//! OpenAI realtime translation protocol (`/v1/realtime/translations`), see `shared/PROTOCOL.md` §1.
+//! OpenAI realtime translation protocol (`/v1/realtime/translations`), see
+//! `docs/protocol/translation.md`.
 //!
 //! The client sends exactly three events; the server sends seven, and anything else must be ignored
 //! for forward compatibility, so parsing never fails on an unknown `type`.

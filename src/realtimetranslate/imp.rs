@@ -1747,7 +1747,8 @@ impl ElementImpl for RealtimeTranslate {
                 "Realtime speech translation",
                 "Filter/Audio/Converter/Text",
                 "Translates live speech into speech and subtitles in another language, over a \
-                 realtime translation engine (OpenAI realtime translation or the offline engine)",
+                 realtime translation engine (OpenAI realtime translation or Realtime, GPT \
+                 Translator, or the offline engine)",
                 "realtimetranslate developers",
             )
         });

@@ -3,7 +3,7 @@
 we did not write), so the element's own Engine.IO / Socket.IO framing is checked against a
 reference implementation.
 
-It plays the provider's event sequence (shared/PROTOCOL.md section 4): it checks `apiKey`,
+It plays the provider's event sequence (docs/protocol/gpttranslator.md): it checks `apiKey`,
 answers `translation_start` with the statuses `session_initializing`, `translation_ready`,
 `ready_for_audio`, records any audio that arrives before that, and answers each utterance
 (found by energy in the received 24 kHz PCM16) with `input_transcript`, `output_transcript` and

@@ -1,5 +1,6 @@
 //! A Realtime conversation session that behaves, at the protocol level, like the live model
-//! prompted as an interpreter (PROTOCOL.md §2), with deterministic "translations".
+//! prompted as an interpreter (`docs/protocol/realtime-interpreter.md`), with deterministic
+//! "translations".
 //!
 //! Contract (the element's tests rely on it):
 //! - server VAD ([`super::vad`]) on the received audio, with the session's `turn_detection`

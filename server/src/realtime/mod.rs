@@ -1,5 +1,6 @@
-//! Protocol-faithful test servers of the OpenAI Realtime API on `/v1/realtime` (PROTOCOL.md §2
-//! and §3), served by the same [`crate::Server`] as the translation endpoint:
+//! Protocol-faithful test servers of the OpenAI Realtime API on `/v1/realtime`
+//! (`docs/protocol/realtime-interpreter.md` and `docs/protocol/realtime-transcription.md`), served
+//! by the same [`crate::Server`] as the translation endpoint:
 //! - `?model=…` opens a conversation session that answers each spoken turn like the general
 //!   model prompted as an interpreter ([`conversation`]);
 //! - `?intent=transcription` opens a transcription session ([`transcription`]).
@@ -33,7 +34,7 @@ pub(crate) use handshake::{Accepted, check};
 pub use handshake::{EventNames, Kind, PATH};
 
 use crate::record::SessionRecord;
-use crate::server::Shared;
+use crate::shared::Shared;
 use wire::{Wire, Ws};
 
 /// Runs one accepted `/v1/realtime` connection to its end.

@@ -1,4 +1,5 @@
-//! A Realtime transcription session (PROTOCOL.md §3) with deterministic transcripts.
+//! A Realtime transcription session (`docs/protocol/realtime-transcription.md`) with deterministic
+//! transcripts.
 //!
 //! Contract (the element's tests rely on it):
 //! - item `item_{n}` (numbered from 1 as the audio of a new item starts) with voiced span `D` ms (see [`super::vad`]) has
