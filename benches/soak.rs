@@ -342,10 +342,21 @@ fn report(name: &str, frames: u32, outcome: &Outcome) -> bool {
     let mut lost_in_flight = 0;
     let mut lost_elsewhere = Vec::new();
     let mut duplicated = 0;
+    // Frames lost or repeated, per cut (the nearest reconnection): what one cut costs.
+    let cuts = &outcome.reconnect_positions;
+    let mut lost_per_cut = vec![0u64; cuts.len()];
+    let mut duplicated_per_cut = vec![0u64; cuts.len()];
+    let nearest_cut = |number: u32| {
+        let at = number as u64 * FRAME as u64;
+        (0..cuts.len()).min_by_key(|&i| cuts[i].abs_diff(at))
+    };
     for number in 0..frames {
         let count = outcome.counts.get(number as usize).copied().unwrap_or(0);
         if count > 1 {
             duplicated += 1;
+            if let Some(cut) = nearest_cut(number) {
+                duplicated_per_cut[cut] += u64::from(count - 1);
+            }
             if std::env::var("SOAK_VERBOSE").is_ok() && duplicated < 20 {
                 println!("    duplicated frame {number} ({count}×)");
             }
@@ -358,6 +369,9 @@ fn report(name: &str, frames: u32, outcome: &Outcome) -> bool {
                 .any(|&at| end <= at + FRAME as u64 && at < end + IN_FLIGHT_WINDOW_SAMPLES);
             if in_flight {
                 lost_in_flight += 1;
+                if let Some(cut) = nearest_cut(number) {
+                    lost_per_cut[cut] += 1;
+                }
             } else {
                 lost_elsewhere.push(number);
             }
@@ -388,6 +402,20 @@ fn report(name: &str, frames: u32, outcome: &Outcome) -> bool {
         lost_elsewhere.len(),
         outcome.out_of_order
     );
+    let frame_s = FRAME as f64 / RATE as f64;
+    let per_cut = |counts: &[u64]| {
+        let total: u64 = counts.iter().sum();
+        (
+            total as f64 * frame_s / counts.len().max(1) as f64,
+            counts.iter().max().copied().unwrap_or(0) as f64 * frame_s,
+        )
+    };
+    let (lost_mean, lost_max) = per_cut(&lost_per_cut);
+    let (duplicated_mean, duplicated_max) = per_cut(&duplicated_per_cut);
+    println!(
+        "  per cut ({} reconnections): lost {lost_mean:.2} s mean, {lost_max:.2} s max; translated twice {duplicated_mean:.2} s mean, {duplicated_max:.2} s max",
+        cuts.len()
+    );
     if !lost_elsewhere.is_empty() {
         println!(
             "    first lost elsewhere: {:?}",
@@ -402,7 +430,13 @@ fn report(name: &str, frames: u32, outcome: &Outcome) -> bool {
     );
     // The output covers the input exactly; only translation still queued at the end runs past it.
     let covers = outcome.output_samples >= outcome.input_samples && outcome.discontinuities == 0;
-    covers && lost_elsewhere.is_empty() && duplicated == 0 && outcome.out_of_order == 0
+    // A cut loses at most 0.5 s and repeats at most 0.5 s (the replay starts 300 ms before the
+    // last answer); only repeated frames come out of order.
+    covers
+        && lost_elsewhere.is_empty()
+        && lost_max <= 0.5
+        && duplicated_max <= 0.5 + 1e-9
+        && outcome.out_of_order <= duplicated
 }
 
 fn main() {

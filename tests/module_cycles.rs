@@ -29,10 +29,9 @@ fn the_servers_modules_depend_in_one_direction() {
     assert_acyclic("server/src/lib.rs");
 }
 
-/// Known cycles in the element's session layer (`session` ↔ `backends/*` and others), which the
-/// connection-layer work of issue #15 removes; run with `--ignored` to list them.
+/// The element: shared types in their own modules (`session_types`, `connection::types`,
+/// `realtimetranslate::enums`), so layers depend in one direction.
 #[test]
-#[ignore = "the element's session layer still has import cycles (issue #15 item 3)"]
 fn the_elements_modules_depend_in_one_direction() {
     assert_acyclic("src/lib.rs");
 }

@@ -1,7 +1,7 @@
 //! Audio given to a session and not yet answered, kept so that a session lost mid-speech (a cut
 //! connection, an engine that stopped answering) can have it sent again to the next one.
 
-use super::is_quiet;
+use super::limits::is_quiet;
 use std::collections::VecDeque;
 
 /// Chunks sent to one session, by input position, oldest first; at most `limit` samples.

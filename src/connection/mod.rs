@@ -8,146 +8,30 @@
 //! none is lost or repeated at a boundary: every chunk of audio goes to exactly one session.
 
 mod ledger;
+mod limits;
 mod router;
 pub mod sessions;
 mod slot;
 mod supervisor;
 #[cfg(test)]
 mod tests;
+mod types;
 
-use crate::protocol::translation::{SAMPLE_RATE, SessionConfig};
-use crate::runtime::RUNTIME;
-use crate::session_types::{
-    Backpressure, SessionCounters, SessionError, SessionEvent, SessionParams,
+pub use types::{
+    ConnectionEvent, ConnectionParams, ConnectionState, ConnectionStats, EventCallback,
 };
+
+use crate::protocol::translation::SessionConfig;
+use crate::runtime::RUNTIME;
+use crate::session_types::Backpressure;
+use limits::INPUT_CHUNKS;
 use router::Router;
 use sessions::{NetworkSessions, SessionOpener};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
 use supervisor::Supervisor;
 use tokio::sync::{Notify, mpsc};
-
-/// Chunks between the element and the supervisor: the supervisor takes them at once, so this
-/// only fills when it is starved of CPU.
-const INPUT_CHUNKS: usize = 64;
-/// Chunks kept for a connected session whose own queue is full (slow network): ~13 s.
-const BACKLOG_CHUNKS: usize = 64;
-/// Output of a session waiting for its predecessor to finish, at most (audio samples): the
-/// predecessor's drain timeout ends the wait long before this in practice.
-const MAX_HELD_SAMPLES: u64 = 120 * SAMPLE_RATE as u64;
-/// A session that worked at least this long (or took this much audio) is replaced at once when
-/// it ends; a shorter one counts as a failed attempt (back-off).
-const MIN_HEALTHY_SESSION: Duration = Duration::from_secs(2);
-/// Input that can wait keeps at most this much audio unanswered by the session (5 s): what is
-/// in flight is lost if the connection drops, so input faster than real time must not run far
-/// ahead of the answers.
-const IN_FLIGHT_WINDOW: u64 = 5 * SAMPLE_RATE as u64;
-/// An engine that answers only after a pause (turn-based) may keep silent longer than the window
-/// lasts: with no answer for this long, audio flows again regardless.
-const ANSWER_GRACE: Duration = Duration::from_secs(2);
-/// A session's start position before it has had any audio.
-const NOT_STARTED: u64 = u64::MAX;
-/// A 200 ms chunk quieter than this (RMS) is a pause: a good moment to switch sessions.
-const QUIET_RMS: f64 = 200.0;
-/// A lost session's unanswered audio is sent again from this far (300 ms, in samples) before
-/// its last answer: its `elapsed_ms` is floored to 200 ms, and an engine may have heard the
-/// first syllable of the next words when it answered. At most 0.5 s is translated twice.
-const REPLAY_OVERLAP: u64 = 3 * SAMPLE_RATE as u64 / 10;
-
-/// How the connection behaves.
-#[derive(Debug, Clone)]
-pub struct ConnectionParams {
-    pub session: SessionParams,
-    /// While no session can take audio, the most recent this many samples are kept and replayed
-    /// when one can; older audio is not translated.
-    pub outage_buffer_samples: u64,
-    /// A new session is opened this long before the current one's `expires_at`.
-    pub rotation_margin: Duration,
-    /// First reconnection delay; it doubles per failed attempt up to `backoff_max`.
-    pub backoff_initial: Duration,
-    pub backoff_max: Duration,
-    /// Failed attempts in a row after which the connection gives up; `None`: never.
-    pub max_retries: Option<u32>,
-}
-
-/// What an operator sees of the connection.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConnectionState {
-    /// Opening a session (attempt 0 is the first).
-    Connecting { attempt: u32 },
-    /// A session is taking audio.
-    Connected {
-        session_id: String,
-        expires_at: Option<i64>,
-    },
-    /// The current session nears its expiry: the next one is being opened.
-    Rotating { session_id: String },
-    /// No session takes audio; the next attempt starts after `delay`.
-    Reconnecting {
-        attempt: u32,
-        delay: Duration,
-        reason: String,
-    },
-    /// A replaced session lost its connection while finishing: what it had not answered yet
-    /// (audio up to the input position of the message) is not translated. Nothing else changes.
-    Lost { session_id: String, reason: String },
-    /// Gave up: the element stops with an error.
-    Failed { reason: String },
-}
-
-impl ConnectionState {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ConnectionState::Connecting { .. } => "connecting",
-            ConnectionState::Connected { .. } => "connected",
-            ConnectionState::Rotating { .. } => "rotating",
-            ConnectionState::Reconnecting { .. } => "reconnecting",
-            ConnectionState::Lost { .. } => "lost",
-            ConnectionState::Failed { .. } => "failed",
-        }
-    }
-}
-
-/// What the connection reports to the element.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ConnectionEvent {
-    /// The state changed when the input had reached `position` samples.
-    State {
-        state: ConnectionState,
-        position: u64,
-    },
-    /// Transcripts, translated audio and warnings, in the order the sessions delivered them.
-    Session(SessionEvent),
-    /// After [`Connection::close`]: everything that could be translated was delivered.
-    Finished,
-    /// Retrying cannot help (authentication, quota, invalid request).
-    Failed(SessionError),
-}
-
-/// Figures for the `stats` property; all sessions of the stream add up.
-#[derive(Debug, Default)]
-pub struct ConnectionStats {
-    pub session: Arc<SessionCounters>,
-    pub sessions_opened: AtomicU64,
-    pub rotations: AtomicU64,
-    pub reconnects: AtomicU64,
-    /// Samples waiting in the supervisor (outage buffer and backlog).
-    pub buffered_samples: AtomicU64,
-    /// Input samples no session will translate (outage longer than the buffer, or the stream
-    /// ended while disconnected).
-    pub untranslated_samples: AtomicU64,
-    /// Translated audio dropped: held too long behind a session that did not finish, or sent by
-    /// a session no longer part of the stream.
-    pub held_dropped_samples: AtomicU64,
-}
-
-pub type EventCallback = Arc<dyn Fn(ConnectionEvent) + Send + Sync>;
-
-pub(crate) enum Request {
-    Update(SessionConfig),
-    Close,
-}
+use types::Request;
 
 /// Handle on the stream's connection; dropping it aborts every session at once.
 pub struct Connection {
@@ -264,13 +148,4 @@ impl Drop for Connection {
     fn drop(&mut self) {
         self.task.abort();
     }
-}
-
-/// Whether a chunk is a pause (or digital silence).
-fn is_quiet(chunk: &[i16]) -> bool {
-    if chunk.is_empty() {
-        return true;
-    }
-    let energy: f64 = chunk.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
-    (energy / chunk.len() as f64).sqrt() < QUIET_RMS
 }

@@ -2,7 +2,8 @@
 //! live; what later sessions say waits until every session before them is done. Lifecycle events
 //! go to the supervisor instead.
 
-use super::{ConnectionEvent, ConnectionStats, EventCallback, MAX_HELD_SAMPLES};
+use super::limits::MAX_HELD_SAMPLES;
+use super::types::{ConnectionEvent, ConnectionStats, EventCallback};
 use crate::session_types::SessionEvent;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;

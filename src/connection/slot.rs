@@ -2,8 +2,8 @@
 //! the router: where its audio started, how far it has answered, whether it is still answering.
 
 use super::ledger::Ledger;
+use super::limits::{NOT_STARTED, REPLAY_OVERLAP, is_quiet};
 use super::router::Router;
-use super::{NOT_STARTED, REPLAY_OVERLAP, is_quiet};
 use crate::protocol::translation::SAMPLE_RATE;
 use crate::session_types::{Callback, SessionEvent};
 use std::sync::Arc;

@@ -2,14 +2,14 @@
 //! events and the clock, when to open, rotate, replace and close them, where audio goes, what is
 //! kept through an outage and what is sent again after a loss.
 
+use super::limits::{
+    ANSWER_GRACE, BACKLOG_CHUNKS, IN_FLIGHT_WINDOW, MAX_HELD_SAMPLES, MIN_HEALTHY_SESSION,
+    REPLAY_OVERLAP, is_quiet,
+};
 use super::router::Router;
 use super::sessions::{SessionHandle, SessionOpener};
 use super::slot::Slot;
-use super::{
-    ANSWER_GRACE, BACKLOG_CHUNKS, ConnectionEvent, ConnectionParams, ConnectionState,
-    ConnectionStats, IN_FLIGHT_WINDOW, MAX_HELD_SAMPLES, MIN_HEALTHY_SESSION, REPLAY_OVERLAP,
-    Request, is_quiet,
-};
+use super::types::{ConnectionEvent, ConnectionParams, ConnectionState, ConnectionStats, Request};
 use crate::protocol::translation::SAMPLE_RATE;
 use crate::session_types::{Protocol, SessionCounters, SessionError, SessionEvent};
 use rand::Rng;

@@ -2,12 +2,19 @@
 //! waiting. Each test plays the engine's side by hand (connected, progress, answers, failures)
 //! and checks what audio each session was given, what the element was told, and the counts.
 
+use super::limits::INPUT_CHUNKS;
+use super::router::Router;
 use super::sessions::{SessionHandle, SessionOpener};
 use super::supervisor::Supervisor;
-use super::*;
+use super::types::{ConnectionEvent, ConnectionParams, ConnectionState, ConnectionStats, Request};
 use crate::protocol::translation::SessionConfig;
-use crate::session_types::{Callback, Endpoint, Protocol};
-use std::sync::Mutex;
+use crate::session_types::{
+    Callback, Endpoint, Protocol, SessionCounters, SessionError, SessionEvent, SessionParams,
+};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::sleep;
 
 /// 200 ms of input.

@@ -11,9 +11,9 @@
 //! or a wait (clock, queue room, connection room, drain).
 
 use super::ear_voice::EarVoiceSpans;
+use super::enums::{Backend, NoiseReduction, Pacing, SubtitleMode};
 use super::output::{Output, PadItems, samples_to_time, time_to_samples};
 use super::settings::{self, Settings, language_problem};
-use super::{Backend, NoiseReduction, Pacing, SubtitleMode};
 use crate::connection::{Connection, ConnectionEvent, ConnectionState};
 use crate::convert::EngineFormatConverter;
 use crate::mix::OriginalMix;

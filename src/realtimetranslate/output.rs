@@ -14,7 +14,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::Pacing;
+use super::enums::Pacing;
 use crate::captions::{Cue, CueSettings};
 use crate::onsets::OnsetDetector;
 use crate::pad_queue::Item;

@@ -1,6 +1,6 @@
 //! What the properties set, in one place: defaults, validation, and the session they describe.
 
-use super::{Backend, Fallback, NoiseReduction, Pacing, SubtitleMode};
+use super::enums::{Backend, Fallback, NoiseReduction, Pacing, SubtitleMode};
 use crate::captions::CueSettings;
 use crate::connection::ConnectionParams;
 use crate::mix::MixSettings;
