@@ -412,6 +412,18 @@ fn report(name: &str, frames: u32, outcome: &Outcome) -> bool {
     };
     let (lost_mean, lost_max) = per_cut(&lost_per_cut);
     let (duplicated_mean, duplicated_max) = per_cut(&duplicated_per_cut);
+    if std::env::var("SOAK_VERBOSE").is_ok() {
+        for (i, at) in cuts.iter().enumerate() {
+            if lost_per_cut[i] + duplicated_per_cut[i] > 2 {
+                println!(
+                    "    cut at {:.1} s: {} frames lost, {} repeated",
+                    *at as f64 / RATE as f64,
+                    lost_per_cut[i],
+                    duplicated_per_cut[i]
+                );
+            }
+        }
+    }
     println!(
         "  per cut ({} reconnections): lost {lost_mean:.2} s mean, {lost_max:.2} s max; translated twice {duplicated_mean:.2} s mean, {duplicated_max:.2} s max",
         cuts.len()

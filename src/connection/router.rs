@@ -105,6 +105,26 @@ impl Router {
         self.advance(&mut inner);
     }
 
+    /// A new session joins right after `earlier` (at the end if `earlier` has left): it takes
+    /// over what `earlier` could not deliver, before anything later.
+    pub(super) fn join_after(&self, earlier: u64, slot: u64) {
+        let mut inner = self.inner.lock().unwrap();
+        let index = inner
+            .order
+            .iter()
+            .position(|p| p.slot == earlier)
+            .map_or(inner.order.len(), |i| i + 1);
+        inner.order.insert(
+            index,
+            Place {
+                slot,
+                held: VecDeque::new(),
+                done: false,
+            },
+        );
+        self.advance(&mut inner);
+    }
+
     /// `slot` will say nothing more.
     pub(super) fn finished(&self, slot: u64) {
         let mut inner = self.inner.lock().unwrap();

@@ -35,6 +35,8 @@ pub(super) struct Supervisor<O: SessionOpener> {
     rotating: Option<Slot<O::Handle>>,
     /// Replaced by a rotation, delivering its last output.
     draining: Vec<Slot<O::Handle>>,
+    /// Opened for replaced sessions lost while finishing (see [`Recovery`]).
+    recovering: Vec<Recovery<O::Handle>>,
     /// Audio no session could take yet, with its input position; bounded.
     outage: VecDeque<(u64, Vec<i16>)>,
     /// Audio for the connected current session whose own queue was full.
@@ -53,6 +55,15 @@ pub(super) struct Supervisor<O: SessionOpener> {
     answer_arrived: Arc<Notify>,
     /// When the current session's answers last made progress, and how far they had got.
     last_answer: (Instant, u64),
+}
+
+/// A session opened to translate what a replaced session, lost while finishing, had not
+/// answered: it is given that audio, then closed, and what it says is delivered in the lost
+/// session's place (before its successor's output, which the router holds back meanwhile).
+struct Recovery<H> {
+    slot: Slot<H>,
+    pending: VecDeque<(u64, Vec<i16>)>,
+    closed: bool,
 }
 
 async fn sleep_until_some(at: Option<Instant>) {
@@ -82,6 +93,7 @@ impl<O: SessionOpener> Supervisor<O> {
             current: None,
             rotating: None,
             draining: Vec::new(),
+            recovering: Vec::new(),
             outage: VecDeque::new(),
             backlog: VecDeque::new(),
             position: 0,
@@ -106,6 +118,7 @@ impl<O: SessionOpener> Supervisor<O> {
             if self.closing
                 && self.current.is_none()
                 && self.draining.is_empty()
+                && self.recovering.is_empty()
                 && self.retry_at.is_none()
             {
                 self.router.report(ConnectionEvent::Finished);
@@ -121,6 +134,11 @@ impl<O: SessionOpener> Supervisor<O> {
             let answer_arrived = self.answer_arrived.clone();
             let switch_ready = self.current.is_some();
             let stall_check = self.stall_deadline();
+            let recovery_sender = self
+                .recovering
+                .iter()
+                .find(|r| r.slot.connected && !r.pending.is_empty())
+                .map(|r| (r.slot.id, r.slot.audio.clone()));
             tokio::select! {
                 biased;
                 Some((slot, event)) = self.lifecycle.recv() => {
@@ -164,6 +182,16 @@ impl<O: SessionOpener> Supervisor<O> {
                             if self.closing && self.backlog.is_empty() && let Some(slot) = &self.current {
                                 slot.session.close();
                             }
+                        }
+                        // The session ended; its lifecycle event says how.
+                        Err(_) => tokio::task::yield_now().await,
+                    }
+                }
+                permit = async { recovery_sender.as_ref().expect("checked").1.reserve().await }, if recovery_sender.is_some() => {
+                    match permit {
+                        Ok(permit) => {
+                            let id = recovery_sender.as_ref().expect("checked").0;
+                            self.feed_recovery(id, permit);
                         }
                         // The session ended; its lifecycle event says how.
                         Err(_) => tokio::task::yield_now().await,
@@ -238,12 +266,17 @@ impl<O: SessionOpener> Supervisor<O> {
         });
     }
 
-    fn start_session(&mut self) -> Slot<O::Handle> {
+    /// Opens a session; its output is delivered after every earlier session's, or right after
+    /// session `after`'s.
+    fn start_session_after(&mut self, after: Option<u64>) -> Slot<O::Handle> {
         self.next_slot += 1;
         let id = self.next_slot;
         let (answers, callback) =
             Slot::<O::Handle>::prepare(id, self.router.clone(), self.answer_arrived.clone());
-        self.router.join(id);
+        match after {
+            Some(earlier) => self.router.join_after(earlier, id),
+            None => self.router.join(id),
+        }
         let session = self.opener.open(
             &self.params.session,
             callback,
@@ -259,6 +292,60 @@ impl<O: SessionOpener> Supervisor<O> {
             self.params.outage_buffer_samples,
             self.params.session.protocol == Protocol::Translation,
         )
+    }
+
+    fn start_session(&mut self) -> Slot<O::Handle> {
+        self.start_session_after(None)
+    }
+
+    /// Gives the recovery session `id` its next pending chunk; closes it after the last.
+    fn feed_recovery(&mut self, id: u64, permit: mpsc::Permit<'_, Vec<i16>>) {
+        let now_ms = self.now_ms();
+        let Some(recovery) = self.recovering.iter_mut().find(|r| r.slot.id == id) else {
+            return;
+        };
+        if let Some((position, chunk)) = recovery.pending.pop_front() {
+            recovery.slot.took(position, &chunk, now_ms);
+            permit.send(chunk);
+        }
+        if recovery.pending.is_empty() && !recovery.closed {
+            recovery.closed = true;
+            recovery.slot.session.close();
+        }
+    }
+
+    /// A replaced session was lost while finishing: a new session is given what it had not
+    /// answered, in its place in the delivery order.
+    fn recover(&mut self, mut lost: Slot<O::Handle>, err: &SessionError) {
+        let from = lost
+            .answered_until()
+            .saturating_sub(REPLAY_OVERLAP)
+            .max(lost.answers.start.load(Ordering::Relaxed));
+        let unkept = lost.ledger.overflowed_speech();
+        if unkept > 0 {
+            self.count_untranslated(
+                unkept,
+                "the replaced session was lost before answering them",
+            );
+        }
+        let pending: VecDeque<_> = lost.ledger.take_from(from).into();
+        if pending.iter().all(|(_, chunk)| is_quiet(chunk)) {
+            self.warn(format!(
+                "the replaced session ended badly ({err}); it had answered everything"
+            ));
+            return;
+        }
+        let seconds =
+            pending.iter().map(|(_, c)| c.len()).sum::<usize>() as f64 / f64::from(SAMPLE_RATE);
+        self.warn(format!(
+            "the replaced session ended badly ({err}); a new session translates the {seconds:.1} s it had not answered"
+        ));
+        let slot = self.start_session_after(Some(lost.id));
+        self.recovering.push(Recovery {
+            slot,
+            pending,
+            closed: false,
+        });
     }
 
     /// Milliseconds since the supervisor started, plus one (0 means "none" in the stamps).
@@ -464,6 +551,11 @@ impl<O: SessionOpener> Supervisor<O> {
                     if self.closing && self.backlog.is_empty() {
                         self.current.as_ref().expect("checked").session.close();
                     }
+                } else if let Some(recovery) =
+                    self.recovering.iter_mut().find(|r| r.slot.id == slot)
+                {
+                    recovery.slot.connected = true;
+                    recovery.slot.connected_at = Some(Instant::now());
                 } else if is(&self.rotating) {
                     let rotating = self.rotating.as_mut().expect("checked");
                     rotating.connected = true;
@@ -476,6 +568,7 @@ impl<O: SessionOpener> Supervisor<O> {
             }
             SessionEvent::Finished => {
                 self.router.finished(slot);
+                self.recovering.retain(|r| r.slot.id != slot);
                 if let Some(index) = self.draining.iter().position(|s| s.id == slot) {
                     self.draining.remove(index);
                 } else if is(&self.current) {
@@ -490,26 +583,54 @@ impl<O: SessionOpener> Supervisor<O> {
                 }
             }
             SessionEvent::Failed(err) => {
-                self.router.finished(slot);
                 let draining = self.draining.iter().position(|s| s.id == slot);
-                if !(is(&self.current) || is(&self.rotating) || draining.is_some()) {
+                if let Some(index) = draining
+                    && err.is_recoverable()
+                {
+                    // Its successor joins the delivery order before it leaves.
+                    let lost = self.draining.remove(index);
+                    self.recover(lost, &err);
+                    self.router.finished(slot);
+                    return Ok(());
+                }
+                self.router.finished(slot);
+                if let Some(index) = self.recovering.iter().position(|r| r.slot.id == slot) {
+                    // No second recovery: what it had not answered is counted.
+                    let mut recovery = self.recovering.remove(index);
+                    self.warn(format!("the recovery session ended badly: {err}"));
+                    let pending: u64 = recovery
+                        .pending
+                        .iter()
+                        .filter(|(_, chunk)| !is_quiet(chunk))
+                        .map(|(_, chunk)| chunk.len() as u64)
+                        .sum();
+                    if pending > 0 {
+                        self.count_untranslated(
+                            pending,
+                            "the recovery session was lost before it could take them",
+                        );
+                    }
+                    self.count_unanswered(&mut recovery.slot);
+                    self.router.report(ConnectionEvent::State {
+                        state: ConnectionState::Lost {
+                            session_id: recovery.slot.session_id,
+                            reason: err.to_string(),
+                        },
+                        position: recovery.slot.answers.start.load(Ordering::Relaxed),
+                    });
+                    return if err.is_recoverable() {
+                        Ok(())
+                    } else {
+                        Err(err)
+                    };
+                }
+                if !(is(&self.current) || is(&self.rotating)) {
                     return Ok(());
                 }
                 if !err.is_recoverable() {
                     return Err(err);
                 }
-                if let Some(index) = draining {
-                    let mut slot = self.draining.remove(index);
-                    self.warn(format!("the replaced session ended badly: {err}"));
-                    self.count_unanswered(&mut slot);
-                    self.router.report(ConnectionEvent::State {
-                        state: ConnectionState::Lost {
-                            session_id: slot.session_id,
-                            reason: err.to_string(),
-                        },
-                        position: slot.ended_at,
-                    });
-                } else if is(&self.rotating) {
+                if is(&self.rotating) {
                     self.rotating = None;
                     self.warn(format!("could not open the next session ({err}); retrying"));
                     self.rotate_at = Some(Instant::now() + self.backoff(1));

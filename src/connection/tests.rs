@@ -403,7 +403,7 @@ async fn a_live_outage_longer_than_the_buffer_counts_exactly_what_was_dropped() 
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_replaced_session_lost_while_finishing_counts_its_unanswered_speech() {
+async fn a_replaced_session_lost_while_finishing_is_recovered_in_its_place() {
     let mut stream = Stream::start(Protocol::Translation, false);
     stream.settle().await;
     let first = stream.sessions.take(0);
@@ -428,21 +428,39 @@ async fn a_replaced_session_lost_while_finishing_counts_its_unanswered_speech() 
     // Speech (no switch in the middle of it), then a pause: the next session takes over there.
     stream.feed(5, speech).await;
     stream.feed(1, |_| vec![0; CHUNK]).await;
+    // The successor already speaks; it waits for the first to finish.
+    second.says(SessionEvent::OutputTranscript("later".into()));
     // The first is lost before answering chunks 20..25.
     first.says(SessionEvent::Failed(SessionError::Connection("cut".into())));
     stream.settle().await;
+    // A recovery session is given them, from 300 ms before the first's last answer, and closed.
+    assert_eq!(stream.sessions.count(), 3, "{:?}", stream.states());
+    let mut recovery = stream.sessions.take(2);
+    recovery.connected("s3");
+    stream.settle().await;
+    let given = origins(&recovery.given());
+    assert_eq!(given[0], (18, CHUNK / 2));
     assert_eq!(
-        stream.untranslated(),
-        5 * CHUNK as u64,
-        "{:?}",
-        stream.states()
+        given[1..].iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        (19..25).collect::<Vec<_>>()
     );
-    assert!(
-        stream
-            .states()
-            .iter()
-            .any(|state| matches!(state, ConnectionState::Lost { .. }))
-    );
+    assert_eq!(recovery.control(), vec!["close after 7".to_owned()]);
+    // Its output goes out in the first's place: before the successor's.
+    recovery.says(SessionEvent::OutputTranscript("earlier".into()));
+    recovery.says(SessionEvent::Finished);
+    stream.settle().await;
+    let texts: Vec<String> = stream
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|event| match event {
+            ConnectionEvent::Session(SessionEvent::OutputTranscript(text)) => Some(text.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(texts, ["earlier", "later"]);
+    assert_eq!(stream.untranslated(), 0);
 }
 
 #[tokio::test(start_paused = true)]
