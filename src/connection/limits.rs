@@ -26,10 +26,11 @@ pub(super) const ANSWER_GRACE: Duration = Duration::from_secs(2);
 pub(super) const NOT_STARTED: u64 = u64::MAX;
 /// A 200 ms chunk quieter than this (RMS) is a pause: a good moment to switch sessions.
 pub(super) const QUIET_RMS: f64 = 200.0;
-/// A lost session's unanswered audio is sent again from this far (300 ms, in samples) before
-/// its last answer: its `elapsed_ms` is floored to 200 ms, and an engine may have heard the
-/// first syllable of the next words when it answered. At most 0.5 s is translated twice.
-pub(super) const REPLAY_OVERLAP: u64 = 3 * SAMPLE_RATE as u64 / 10;
+/// A lost session's unanswered audio is sent again from this far (200 ms, in samples) before
+/// its last answer, for an engine that had heard the first syllable of the next words when it
+/// answered. With `elapsed_ms` floored to 200 ms, at most about 0.4 s is translated twice (the
+/// soak bench measures it per cut).
+pub(super) const REPLAY_OVERLAP: u64 = 2 * SAMPLE_RATE as u64 / 10;
 
 /// Whether a chunk is a pause (or digital silence).
 pub(super) fn is_quiet(chunk: &[i16]) -> bool {

@@ -283,22 +283,21 @@ async fn a_lost_session_s_unanswered_audio_goes_to_the_next_from_just_before_its
     first.says(SessionEvent::Failed(SessionError::Connection("cut".into())));
     stream.settle().await;
     assert_eq!(first.given().len(), 12);
-    // It had worked for 2 s: replaced at once, from 300 ms before its last answer.
+    // It had worked for 2 s: replaced at once, from 200 ms (a chunk) before its last answer.
     assert_eq!(stream.sessions.count(), 2);
     let reconnect_at = stream.reconnecting_at().expect("reconnecting");
-    assert!((reconnect_at - 2.5).abs() < 1e-9, "{reconnect_at}");
+    assert!((reconnect_at - 3.0).abs() < 1e-9, "{reconnect_at}");
     let mut second = stream.sessions.take(1);
     stream.feed(2, speech).await;
     second.connected("s2");
     stream.settle().await;
     let given = origins(&second.given());
-    // Chunk 2 from its middle (300 ms = 1.5 chunks before chunk 4), then 3..=13 whole.
-    assert_eq!(given[0], (2, CHUNK / 2));
+    // Chunks 3..=13, whole, in order.
     assert_eq!(
-        given[1..].iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        given.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
         (3..14).collect::<Vec<_>>()
     );
-    assert!(given[1..].iter().all(|(_, length)| *length == CHUNK));
+    assert!(given.iter().all(|(_, length)| *length == CHUNK));
     assert_eq!(stream.untranslated(), 0);
 }
 
@@ -327,12 +326,12 @@ async fn an_engine_silent_on_a_live_socket_is_replaced_after_the_keepalive_timeo
     assert!(reason.contains("said nothing for 2000 ms"), "{reason}");
     // It was given everything up to the moment it was dropped.
     assert_eq!(first.given().len(), 16);
-    // The next session gets everything from 300 ms before the last answer (chunk 5).
+    // The next session gets everything from 200 ms before the last answer (chunk 5).
     let mut second = stream.sessions.take(1);
     second.connected("s2");
     stream.settle().await;
     let given = origins(&second.given());
-    assert_eq!(given[0], (3, CHUNK / 2));
+    assert_eq!(given[0], (4, CHUNK));
     assert_eq!(given.last().unwrap().0, stream.sent - 1);
     assert_eq!(stream.untranslated(), 0);
 }
@@ -433,18 +432,17 @@ async fn a_replaced_session_lost_while_finishing_is_recovered_in_its_place() {
     // The first is lost before answering chunks 20..25.
     first.says(SessionEvent::Failed(SessionError::Connection("cut".into())));
     stream.settle().await;
-    // A recovery session is given them, from 300 ms before the first's last answer, and closed.
+    // A recovery session is given them, from 200 ms before the first's last answer, and closed.
     assert_eq!(stream.sessions.count(), 3, "{:?}", stream.states());
     let mut recovery = stream.sessions.take(2);
     recovery.connected("s3");
     stream.settle().await;
     let given = origins(&recovery.given());
-    assert_eq!(given[0], (18, CHUNK / 2));
     assert_eq!(
-        given[1..].iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+        given.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
         (19..25).collect::<Vec<_>>()
     );
-    assert_eq!(recovery.control(), vec!["close after 7".to_owned()]);
+    assert_eq!(recovery.control(), vec!["close after 6".to_owned()]);
     // Its output goes out in the first's place: before the successor's.
     recovery.says(SessionEvent::OutputTranscript("earlier".into()));
     recovery.says(SessionEvent::Finished);
