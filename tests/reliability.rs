@@ -264,27 +264,29 @@ fn a_stalled_connection_is_detected_within_the_keepalive_timeout_and_its_audio_s
 #[test]
 fn an_engine_that_falls_silent_on_an_open_socket_is_replaced_and_loses_nothing() {
     let server = utterance_server();
-    // Session 1's engine says nothing more 3 s in (pings still answered, audio read and
-    // discarded): only the element's own check can notice. The third burst goes to it.
-    let durations = [600, 500, 600, 500];
+    // Session 1's engine says nothing more 3.8 s in (pings still answered, audio read and
+    // discarded), during the third burst: only the element's own check can notice. Session 2
+    // is given the audio from the second burst's answer on, 3.7 s of it: it would fall silent
+    // only after the input's end.
+    let durations = [600, 500, 600, 300];
     let run = translate(
         &server,
-        "fault_mute_after_audio_ms=3000",
+        "fault_mute_after_audio_ms=3800",
         &durations,
-        "keepalive-timeout=1000",
+        "keepalive-timeout=3000",
     );
     let captured = &run.captured;
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);
     let (detection, message) = noticed_after_fault(&run, &server);
     assert!(
-        detection <= Duration::from_millis(1800),
+        detection <= Duration::from_millis(3800),
         "noticed after {detection:?}"
     );
     assert!(
         message
             .get::<&str>("reason")
             .unwrap()
-            .contains("said nothing"),
+            .contains("said nothing for 3000 ms"),
         "{message}"
     );
     assert_each_answered_once(captured, &durations);

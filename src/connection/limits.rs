@@ -40,3 +40,8 @@ pub(super) fn is_quiet(chunk: &[i16]) -> bool {
     let energy: f64 = chunk.iter().map(|&s| f64::from(s) * f64::from(s)).sum();
     (energy / chunk.len() as f64).sqrt() < QUIET_RMS
 }
+
+/// An engine that has been given audio may think this long before it says anything (the local
+/// server speaks after 1 s of input with nothing to say; a loaded machine adds to that): the
+/// engine-stall check waits at least this long, whatever `keepalive-timeout` says.
+pub(super) const MIN_ENGINE_SILENCE: Duration = Duration::from_secs(3);

@@ -3,8 +3,8 @@
 //! kept through an outage and what is sent again after a loss.
 
 use super::limits::{
-    ANSWER_GRACE, BACKLOG_CHUNKS, IN_FLIGHT_WINDOW, MAX_HELD_SAMPLES, MIN_HEALTHY_SESSION,
-    REPLAY_OVERLAP, is_quiet,
+    ANSWER_GRACE, BACKLOG_CHUNKS, IN_FLIGHT_WINDOW, MAX_HELD_SAMPLES, MIN_ENGINE_SILENCE,
+    MIN_HEALTHY_SESSION, REPLAY_OVERLAP, is_quiet,
 };
 use super::router::Router;
 use super::sessions::{SessionHandle, SessionOpener};
@@ -233,9 +233,15 @@ impl<O: SessionOpener> Supervisor<O> {
     fn stall_deadline(&self) -> Option<Instant> {
         let slot = self.current.as_ref()?;
         let since = slot.answers.unanswered_since.load(Ordering::Relaxed);
-        (since != 0).then(|| {
-            self.epoch + Duration::from_millis(since - 1) + self.params.session.keepalive_timeout
-        })
+        (since != 0).then(|| self.epoch + Duration::from_millis(since - 1) + self.engine_silence())
+    }
+
+    /// How long a session may say nothing after it was given audio to answer.
+    fn engine_silence(&self) -> Duration {
+        self.params
+            .session
+            .keepalive_timeout
+            .max(MIN_ENGINE_SILENCE)
     }
 
     /// A session whose connection is open (pings answered) but whose engine has said nothing
@@ -254,7 +260,7 @@ impl<O: SessionOpener> Supervisor<O> {
         self.router.finished(stalled.id);
         let err = SessionError::Connection(format!(
             "the engine said nothing for {} ms after it was given audio to answer",
-            self.params.session.keepalive_timeout.as_millis()
+            self.engine_silence().as_millis()
         ));
         self.lost_current(err, Some(stalled))
     }

@@ -2,6 +2,7 @@
 //! flite, and pipelines whose outputs are captured for assertions.
 #![allow(dead_code)]
 
+pub mod fuzz;
 pub mod timing;
 
 use gst::prelude::*;
