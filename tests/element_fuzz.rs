@@ -38,7 +38,9 @@ fn run_seeds(seeds: impl IntoIterator<Item = u64>, live: bool) {
 #[test]
 fn random_input_against_a_misbehaving_server_keeps_every_invariant() {
     common::init();
-    run_seeds(1..=8, false);
+    // Seed 102: U8, 8 channels, buffers of 1–64 frames; it once kept the pipeline from
+    // prerolling (tiny output buffers filled the src queue before a text GAP was due).
+    run_seeds((1..=8).chain([102]), false);
 }
 
 #[test]

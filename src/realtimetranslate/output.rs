@@ -30,6 +30,11 @@ const MAX_PENDING_SAMPLES_UNPACED: usize = 1200 * SAMPLE_RATE as usize;
 const MIN_GAP_SAMPLES: u64 = SAMPLE_RATE as u64 / 10;
 /// Longest audio buffer pushed.
 const MAX_BUFFER_SAMPLES: usize = SAMPLE_RATE as usize / 10;
+/// The write head moves in steps of at least this much (20 ms): input in tiny buffers (one
+/// frame, a 32-frame JACK period) must not make tiny output buffers, which would fill the src
+/// pad's queue (counted in buffers) with less audio than one text GAP step and so keep a
+/// non-live pipeline from prerolling. Well inside the jitter margin of the reported latency.
+const MIN_WRITE_SAMPLES: u64 = SAMPLE_RATE as u64 / 50;
 /// Non-live: when the engine has sent nothing for this long (wall time), input older than this
 /// counts as answered, so that an engine that neither answers nor sends keep-alives (a turn-based
 /// one during a long turn) cannot hold the output back for good. Long enough for an engine
@@ -266,7 +271,16 @@ impl Output {
         if let Some(answered) = &mut self.answered {
             answered.input_reached(Instant::now(), input_end);
         }
-        let emitted = self.timeline.advance(self.due(input_end));
+        let due = self.due(input_end);
+        self.advance_to(due)
+    }
+
+    /// Writes up to `to`, once that is at least [`MIN_WRITE_SAMPLES`] past what is written.
+    fn advance_to(&mut self, to: u64) -> PadItems {
+        if to < self.timeline.written() + MIN_WRITE_SAMPLES {
+            return PadItems::default();
+        }
+        let emitted = self.timeline.advance(to);
         self.items(emitted)
     }
 
@@ -283,8 +297,7 @@ impl Output {
         } else {
             self.timeline.speech_end().min(input_end)
         };
-        let emitted = self.timeline.advance(to);
-        self.items(emitted)
+        self.advance_to(to)
     }
 
     /// End of stream: everything out (translation may run past the input's end), all text let
