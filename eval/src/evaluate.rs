@@ -1,0 +1,141 @@
+//! One recording's run against its references: alignment, scores, delays, lost terms.
+
+use crate::align::{Window, align};
+use crate::audio::Pcm;
+use crate::metrics::{bleu::sentence_bleu, chrf::sentence_chrf};
+use crate::report::{Extra, Segment};
+use crate::run::RunOutput;
+use crate::subtitles::Cue;
+use crate::terms::lost_terms;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Criteria {
+    pub window: Window,
+    /// Segment-level chrF from which a translation counts as answering its segment, so that its
+    /// delays mean something.
+    pub aligned_chrf: f64,
+}
+
+impl Default for Criteria {
+    fn default() -> Self {
+        Self {
+            window: Window::default(),
+            aligned_chrf: 30.0,
+        }
+    }
+}
+
+/// The segments of one item, in reference order, and the translated text that answers none.
+pub fn evaluate(
+    item: &str,
+    references: &[Cue],
+    source_references: Option<&[Cue]>,
+    output: &RunOutput,
+    language: &str,
+    transcript_expected: bool,
+    criteria: Criteria,
+) -> (Vec<Segment>, Vec<Extra>) {
+    let translation = align(references, &output.captions, criteria.window);
+    // The transcript is aligned to the same segments, by the source reference's text when it
+    // has one per segment, else by time alone.
+    let heard_against: Vec<Cue> = match source_references {
+        Some(src) if src.len() == references.len() => src.to_vec(),
+        _ => references
+            .iter()
+            .map(|r| Cue {
+                text: String::new(),
+                ..r.clone()
+            })
+            .collect(),
+    };
+    let heard = align(&heard_against, &output.heard, criteria.window);
+    let onsets = output.translated.speech_onsets(0.3);
+
+    let segments = references
+        .iter()
+        .enumerate()
+        .map(|(i, reference)| {
+            let captions: Vec<Cue> = translation.per_segment[i]
+                .iter()
+                .map(|&c| output.captions[c].clone())
+                .collect();
+            let text = join(&captions);
+            let chrf = sentence_chrf(&text, &reference.text);
+            let heard_text = join(
+                &heard.per_segment[i]
+                    .iter()
+                    .map(|&c| output.heard[c].clone())
+                    .collect::<Vec<_>>(),
+            );
+            let lost = lost_terms(&reference.text, &text, language);
+            Segment {
+                item: item.to_owned(),
+                index: i + 1,
+                start_s: reference.start_s,
+                end_s: reference.end_s,
+                reference: reference.text.clone(),
+                source_reference: source_references
+                    .filter(|s| s.len() == references.len())
+                    .map(|s| s[i].text.clone()),
+                heard: (transcript_expected || !output.heard.is_empty()).then_some(heard_text),
+                bleu: sentence_bleu(&text, &reference.text),
+                aligned: !text.is_empty() && chrf >= criteria.aligned_chrf,
+                ear_voice_span_s: translated_onset(
+                    &output.translated,
+                    &onsets,
+                    reference,
+                    &captions,
+                )
+                .map(|t| t - reference.start_s),
+                caption_delay_s: captions.first().map(|c| c.start_s - reference.end_s),
+                translation: text,
+                chrf,
+                lost_numbers_or_names: !lost.is_empty(),
+                lost_terms: lost,
+                captions,
+            }
+        })
+        .collect();
+    let extra = translation
+        .extra
+        .iter()
+        .map(|&c| {
+            let cue = &output.captions[c];
+            Extra {
+                item: item.to_owned(),
+                start_s: cue.start_s,
+                end_s: cue.end_s,
+                text: cue.text.clone(),
+            }
+        })
+        .collect();
+    (segments, extra)
+}
+
+/// Caption texts as one line.
+fn join(cues: &[Cue]) -> String {
+    cues.iter()
+        .map(|c| c.text.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|t| !t.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// When the translated speech answering a segment starts: the first speech onset in the
+/// translated audio from 0.5 s before its first caption up to the end of its last (captions go
+/// with their speech), not before the segment itself starts; if speech is already running at the
+/// first caption (translations back to back), the caption's start.
+fn translated_onset(
+    translated: &Pcm,
+    onsets: &[f64],
+    segment: &Cue,
+    captions: &[Cue],
+) -> Option<f64> {
+    let (first, last) = (captions.first()?, captions.last()?);
+    let from = (first.start_s - 0.5).max(segment.start_s - 0.2);
+    if let Some(&onset) = onsets.iter().find(|&&t| t >= from && t <= last.end_s) {
+        return Some(onset);
+    }
+    let around = translated.clip(first.start_s, first.start_s + 0.1);
+    around.audible_extent().map(|_| first.start_s)
+}
