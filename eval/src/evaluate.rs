@@ -3,7 +3,7 @@
 use crate::align::{Window, align};
 use crate::audio::Pcm;
 use crate::metrics::{bleu::sentence_bleu, chrf::sentence_chrf};
-use crate::report::{Extra, Segment};
+use crate::report::{Extra, Segment, milliseconds};
 use crate::run::RunOutput;
 use crate::subtitles::Cue;
 use crate::terms::lost_terms;
@@ -86,8 +86,10 @@ pub fn evaluate(
                     reference,
                     &captions,
                 )
-                .map(|t| t - reference.start_s),
-                caption_delay_s: captions.first().map(|c| c.start_s - reference.end_s),
+                .map(|t| milliseconds(t - reference.start_s)),
+                caption_delay_s: captions
+                    .first()
+                    .map(|c| milliseconds(c.start_s - reference.end_s)),
                 translation: text,
                 chrf,
                 lost_numbers_or_names: !lost.is_empty(),

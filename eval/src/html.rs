@@ -191,6 +191,11 @@ pub fn render(report: &Report, audio: &ItemAudio) -> String {
             )
         })
         .collect();
+    let extra = if extra.is_empty() {
+        "<li>none</li>".to_owned()
+    } else {
+        extra
+    };
     let settings = &report.settings;
     format!(
         r#"<!DOCTYPE html>

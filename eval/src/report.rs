@@ -67,11 +67,16 @@ impl Spread {
     pub fn of(values: &[f64]) -> Self {
         Self {
             count: values.len(),
-            p50: percentile(values, 50.0),
-            p90: percentile(values, 90.0),
-            max: percentile(values, 100.0),
+            p50: percentile(values, 50.0).map(milliseconds),
+            p90: percentile(values, 90.0).map(milliseconds),
+            max: percentile(values, 100.0).map(milliseconds),
         }
     }
+}
+
+/// Seconds rounded to the millisecond: finer figures would only show floating-point noise.
+pub fn milliseconds(seconds: f64) -> f64 {
+    (seconds * 1000.0).round() / 1000.0
 }
 
 /// One evaluated recording.
