@@ -23,7 +23,8 @@ options:
   --fast                   pacing=none: as fast as the engine answers, not in real time
   --transcription-model M  source transcript model (default per backend; `none` for no transcript)
   --max-delay S            how late a translation may still answer its segment (default 10)
-  --aligned-chrf X         segment chrF from which delays are counted (default 30)";
+  --aligned-chrf X         segment chrF from which delays are counted (default 30)
+  --reconnect-attempts N   failed connections in a row before giving up (default 5; -1 never)";
 
 #[derive(Default)]
 struct Args {
@@ -43,6 +44,7 @@ struct Args {
     transcription_model: Option<String>,
     max_delay: Option<f64>,
     aligned_chrf: Option<f64>,
+    reconnect_attempts: Option<i32>,
     count: Option<usize>,
     voice: Option<String>,
 }
@@ -70,6 +72,7 @@ fn parse(args: impl Iterator<Item = String>) -> Result<Args, String> {
             "--transcription-model" => a.transcription_model = Some(value()?),
             "--max-delay" => a.max_delay = Some(number(value()?)?),
             "--aligned-chrf" => a.aligned_chrf = Some(number(value()?)?),
+            "--reconnect-attempts" => a.reconnect_attempts = Some(number(value()?)? as i32),
             "--count" => a.count = Some(number(value()?)? as usize),
             "--voice" => a.voice = Some(value()?),
             other => return Err(format!("unknown argument {other}")),
@@ -88,24 +91,29 @@ fn main() -> ExitCode {
     if make_flite {
         argv.remove(0);
     }
-    let result = parse(argv.into_iter()).and_then(|args| {
-        if make_flite {
-            make_flite_set(args)
-        } else {
-            evaluate(args)
+    let args = match parse(argv.into_iter()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("realtimetranslate-eval: {e}\n\n{USAGE}");
+            return ExitCode::FAILURE;
         }
-    });
+    };
+    let result = if make_flite {
+        make_flite_set(args)
+    } else {
+        evaluate(args)
+    };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("realtimetranslate-eval: {e}\n\n{USAGE}");
+            eprintln!("realtimetranslate-eval: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
 fn make_flite_set(args: Args) -> Result<(), String> {
-    let out = args.out.ok_or("--out is required")?;
+    let out = args.out.ok_or(format!("--out is required\n\n{USAGE}"))?;
     let triple = flite_set::make(
         &out,
         args.count.unwrap_or(usize::MAX),
@@ -121,7 +129,7 @@ fn make_flite_set(args: Args) -> Result<(), String> {
 }
 
 fn evaluate(args: Args) -> Result<(), String> {
-    let out = args.out.ok_or("--out is required")?;
+    let out = args.out.ok_or(format!("--out is required\n\n{USAGE}"))?;
     let language = args.language.unwrap_or_else(|| "es".into());
     let backend = args.backend.unwrap_or_else(|| "local".into());
     let mut triples = match (&args.set, &args.input, &args.reference) {
@@ -137,7 +145,11 @@ fn evaluate(args: Args) -> Result<(), String> {
             reference,
             args.source_reference.as_deref(),
         )],
-        _ => return Err("give either --input and --reference, or --set".into()),
+        _ => {
+            return Err(format!(
+                "give either --input and --reference, or --set\n\n{USAGE}"
+            ));
+        }
     };
     triples.truncate(args.limit.unwrap_or(usize::MAX));
     let transcription_model = match args.transcription_model.as_deref() {
@@ -152,6 +164,8 @@ fn evaluate(args: Args) -> Result<(), String> {
         latency_ms: args.latency.unwrap_or(200),
         fast: args.fast,
         transcription_model,
+        // An evaluation that cannot reach its engine should say so, not wait for it.
+        reconnect_attempts: args.reconnect_attempts.unwrap_or(5),
     };
     let defaults = Criteria::default();
     let criteria = Criteria {

@@ -23,6 +23,9 @@ pub struct RunConfig {
     pub fast: bool,
     /// Asks for the source transcript (`transcription-model`).
     pub transcription_model: Option<String>,
+    /// Failed connection attempts in a row before the run stops with an error (the element's
+    /// `reconnect-attempts`; -1: never, as a broadcast would).
+    pub reconnect_attempts: i32,
 }
 
 impl RunConfig {
@@ -93,6 +96,7 @@ pub fn translate(input: &Path, config: &RunConfig) -> Result<RunOutput, String> 
     if let Some(url) = &config.url {
         element.set_property("url", url);
     }
+    element.set_property("reconnect-attempts", config.reconnect_attempts);
     if let Some(model) = &config.transcription_model {
         element.set_property("transcription-model", model);
     }
