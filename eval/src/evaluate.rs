@@ -141,3 +141,109 @@ fn translated_onset(
     let around = translated.clip(first.start_s, first.start_s + 0.1);
     around.audible_extent().map(|_| first.start_s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cue(start_s: f64, end_s: f64, text: &str) -> Cue {
+        Cue {
+            start_s,
+            end_s,
+            text: text.into(),
+        }
+    }
+
+    /// 24 kHz audio, loud between the given spans.
+    fn speech(spans: &[(f64, f64)], total_s: f64) -> Pcm {
+        let rate = 24_000;
+        Pcm {
+            rate,
+            origin_s: 0.0,
+            samples: (0..(total_s * rate as f64) as usize)
+                .map(|i| {
+                    let t = i as f64 / rate as f64;
+                    let on = spans.iter().any(|&(a, b)| t >= a && t < b);
+                    if on {
+                        ((t * 2000.0).sin() * 6000.0) as i16
+                    } else {
+                        0
+                    }
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn delays_scores_misses_and_extras_of_one_run() {
+        let references = [
+            cue(1.0, 3.0, "El tiempo hoy es soleado y cálido."),
+            cue(5.0, 7.0, "Me gustaría una taza de café."),
+            cue(9.0, 10.0, "María vive en Madrid."),
+        ];
+        let output = RunOutput {
+            source: Pcm::default(),
+            // Translated speech 3.4–5.0 s (answering the first sentence) and 7.5–9.0 s; the
+            // third sentence gets no answer, and 30 s in comes text nobody said.
+            translated: speech(&[(3.4, 5.0), (7.5, 9.0)], 40.0),
+            captions: vec![
+                cue(3.4, 5.0, "El tiempo hoy es soleado y tibio."),
+                cue(7.5, 9.0, "Quisiera una taza de café."),
+                cue(30.0, 31.0, "Gracias por vernos."),
+            ],
+            heard: vec![cue(3.3, 4.0, "The weather today is sunny and warm.")],
+            wall_s: 1.0,
+        };
+        let (segments, extra) = evaluate(
+            "talk",
+            &references,
+            None,
+            &output,
+            "es",
+            true,
+            Criteria::default(),
+        );
+        assert_eq!(segments.len(), 3);
+        assert_eq!(segments[0].translation, "El tiempo hoy es soleado y tibio.");
+        assert_eq!(
+            segments[0].heard.as_deref(),
+            Some("The weather today is sunny and warm.")
+        );
+        assert_eq!(segments[0].ear_voice_span_s, Some(2.4));
+        assert_eq!(segments[0].caption_delay_s, Some(0.4));
+        assert!(segments[0].aligned && segments[1].aligned);
+        assert_eq!(segments[1].ear_voice_span_s, Some(2.5));
+        assert_eq!(segments[1].heard.as_deref(), Some(""));
+        assert!(segments[2].translation.is_empty() && !segments[2].aligned);
+        assert_eq!(segments[2].ear_voice_span_s, None);
+        assert_eq!(segments[2].lost_terms, ["Madrid"]);
+        assert_eq!(segments[2].chrf, 0.0);
+        assert_eq!(extra.len(), 1);
+        assert_eq!(extra[0].text, "Gracias por vernos.");
+    }
+
+    #[test]
+    fn translated_speech_already_running_starts_at_its_caption() {
+        let references = [cue(0.0, 2.0, "Hola a todos."), cue(2.2, 3.0, "Adiós.")];
+        let output = RunOutput {
+            source: Pcm::default(),
+            // One burst of speech carries both answers back to back.
+            translated: speech(&[(2.5, 6.0)], 8.0),
+            captions: vec![cue(2.5, 4.0, "Hola a todos."), cue(4.0, 6.0, "Adiós.")],
+            heard: vec![],
+            wall_s: 1.0,
+        };
+        let (segments, _) = evaluate(
+            "talk",
+            &references,
+            None,
+            &output,
+            "es",
+            false,
+            Criteria::default(),
+        );
+        assert_eq!(segments[0].ear_voice_span_s, Some(2.5));
+        assert_eq!(segments[1].ear_voice_span_s, Some(1.8));
+        assert_eq!(segments[1].heard, None);
+    }
+}

@@ -253,3 +253,97 @@ audio {{ width: 210px; }}
         lost = s.lost_numbers_or_names,
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Item, Settings, Summary};
+    use crate::subtitles::Cue;
+
+    fn segment(index: usize, chrf: f64, reference: &str, translation: &str) -> Segment {
+        Segment {
+            item: "talk".into(),
+            index,
+            start_s: index as f64 * 3.0,
+            end_s: index as f64 * 3.0 + 2.0,
+            reference: reference.into(),
+            source_reference: None,
+            heard: Some("heard <b>".into()),
+            translation: translation.into(),
+            captions: vec![Cue {
+                start_s: index as f64 * 3.0 + 2.2,
+                end_s: index as f64 * 3.0 + 3.0,
+                text: translation.into(),
+            }],
+            chrf,
+            bleu: chrf / 2.0,
+            aligned: chrf >= 30.0,
+            ear_voice_span_s: Some(2.0),
+            caption_delay_s: Some(0.2),
+            lost_terms: vec![],
+            lost_numbers_or_names: false,
+        }
+    }
+
+    #[test]
+    fn rows_worst_first_text_escaped_players_embedded() {
+        let segments = vec![
+            segment(1, 80.0, "Bien.", "Bien."),
+            segment(2, 10.0, "<script>alert(1)</script> & co", "Mal."),
+            segment(3, 0.0, "Nada.", ""),
+        ];
+        let report = Report {
+            tool: "test".into(),
+            settings: Settings {
+                backend: "local".into(),
+                language: "es".into(),
+                url: None,
+                latency_ms: 200,
+                pacing: "none".into(),
+                transcription_model: None,
+                max_delay_s: 10.0,
+                aligned_chrf: 30.0,
+            },
+            summary: Summary::of(&segments, 0, 12.0, 1.0),
+            items: vec![Item {
+                name: "talk".into(),
+                input: "talk.wav".into(),
+                reference: "talk.es.srt".into(),
+                source_reference: None,
+                translated_wav: "talk.es.wav".into(),
+                srt: "talk.es.srt".into(),
+                vtt: "talk.es.vtt".into(),
+                programme_offset_s: 0.0,
+                summary: Summary::default(),
+            }],
+            segments,
+            extra: vec![],
+        };
+        let pcm = |rate| Pcm {
+            rate,
+            origin_s: 0.0,
+            samples: vec![100; rate as usize * 12],
+        };
+        let audio = ItemAudio::from([("talk".to_owned(), (pcm(16_000), pcm(24_000)))]);
+        let html = render(&report, &audio);
+        assert!(!html.contains("<script"));
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
+        assert!(html.contains("heard &lt;b&gt;"));
+        let rows: Vec<&str> = html.split("<tr class=\"segment").skip(1).collect();
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows[0].contains("#3")
+                && rows[0].starts_with(" missed")
+                && rows[1].contains("#2")
+                && rows[2].contains("#1")
+        );
+        assert_eq!(html.matches("data:audio/wav;base64,").count(), 6);
+        for id in [
+            "delay-histogram",
+            "delay-over-programme",
+            "score-per-segment",
+        ] {
+            assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+        }
+    }
+}
