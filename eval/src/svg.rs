@@ -116,7 +116,16 @@ pub fn histogram(id: &str, title: &str, series: &[Series], bin: f64) -> String {
             c
         })
         .collect();
-    let top = counts.iter().flatten().cloned().max().unwrap_or(0).max(1) as f64;
+    // A multiple of 4, so the four grid lines fall on whole counts.
+    let top = (counts
+        .iter()
+        .flatten()
+        .cloned()
+        .max()
+        .unwrap_or(0)
+        .max(1)
+        .div_ceil(4)
+        * 4) as f64;
     let (x0, x1, y0, y1) = (LEFT, WIDTH - RIGHT, HEIGHT - BOTTOM, TOP);
     let width = (x1 - x0) / bins as f64 / series.len().max(1) as f64;
     let mut body = String::new();
