@@ -2,7 +2,7 @@
 
 use crate::align::{Window, align};
 use crate::audio::Pcm;
-use crate::metrics::{bleu::sentence_bleu, chrf::sentence_chrf};
+use crate::metrics::{bleu::sentence_bleu, chrf::sentence_chrf, wer::WerStats};
 use crate::report::{Extra, Segment, milliseconds};
 use crate::run::RunOutput;
 use crate::subtitles::Cue;
@@ -68,16 +68,23 @@ pub fn evaluate(
                     .collect::<Vec<_>>(),
             );
             let lost = lost_terms(&reference.text, &text, language);
+            let source_reference = source_references
+                .filter(|s| s.len() == references.len())
+                .map(|s| s[i].text.clone());
+            let heard = (transcript_expected || !output.heard.is_empty()).then_some(heard_text);
+            let heard_wer = heard
+                .as_deref()
+                .zip(source_reference.as_deref())
+                .and_then(|(h, r)| WerStats::of(h, r).percent());
             Segment {
                 item: item.to_owned(),
                 index: i + 1,
                 start_s: reference.start_s,
                 end_s: reference.end_s,
                 reference: reference.text.clone(),
-                source_reference: source_references
-                    .filter(|s| s.len() == references.len())
-                    .map(|s| s[i].text.clone()),
-                heard: (transcript_expected || !output.heard.is_empty()).then_some(heard_text),
+                source_reference,
+                heard,
+                heard_wer,
                 bleu: sentence_bleu(&text, &reference.text),
                 aligned: !text.is_empty() && chrf >= criteria.aligned_chrf,
                 ear_voice_span_s: translated_onset(

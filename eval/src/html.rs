@@ -80,7 +80,7 @@ fn row(s: &Segment, audio: Option<&(Pcm, Pcm)>) -> String {
     format!(
         "<tr class=\"{class}\"><td class=\"where\">{item}<br>#{index}<br>{start:.1}–{end:.1} s</td>\
          <td class=\"texts\"><div><b>reference</b> {reference}</div>{source}\
-         <div><b>heard</b> {heard}</div><div><b>said</b> {said}</div>{flags}</td>\
+         <div><b>heard</b> {heard}{wer}</div><div><b>said</b> {said}</div>{flags}</td>\
          <td class=\"num\">{chrf:.1}</td><td class=\"num\">{bleu:.1}</td>\
          <td class=\"num\">{evs}</td><td class=\"num\">{cap}</td>\
          <td class=\"players\">{p1}{p2}</td></tr>\n",
@@ -98,6 +98,10 @@ fn row(s: &Segment, audio: Option<&(Pcm, Pcm)>) -> String {
             .heard
             .as_deref()
             .map_or("<i>no transcript</i>".into(), escape),
+        wer = s
+            .heard_wer
+            .map(|w| format!(" <small>(WER {w:.0} %)</small>"))
+            .unwrap_or_default(),
         said = if s.translation.is_empty() {
             "<i>nothing</i>".into()
         } else {
@@ -218,6 +222,7 @@ audio {{ width: 210px; }}
 <table id="summary">
 <tr><th>segments</th><td>{segments} (translated {translated}, missed {missed}; extra text {extra_n})</td></tr>
 <tr><th>chrF / BLEU (corpus)</th><td>{chrf:.1} / {bleu:.1}</td></tr>
+<tr><th>heard: word error rate</th><td>{wer}</td></tr>
 <tr><th>ear-voice span</th><td>{evs}</td></tr>
 <tr><th>caption delay</th><td>{cap}</td></tr>
 <tr><th>aligned (chrF ≥ {threshold})</th><td>{aligned} segments; delays are measured on these only</td></tr>
@@ -246,6 +251,11 @@ audio {{ width: 210px; }}
         extra_n = s.extra,
         chrf = s.chrf,
         bleu = s.bleu,
+        wer = s
+            .heard_wer
+            .map_or("— (no source reference or transcript)".into(), |w| format!(
+                "{w:.1} %"
+            )),
         evs = spread(&s.ear_voice_span_s),
         cap = spread(&s.caption_delay_s),
         threshold = settings.aligned_chrf,
@@ -269,6 +279,7 @@ mod tests {
             reference: reference.into(),
             source_reference: None,
             heard: Some("heard <b>".into()),
+            heard_wer: None,
             translation: translation.into(),
             captions: vec![Cue {
                 start_s: index as f64 * 3.0 + 2.2,

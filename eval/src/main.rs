@@ -179,13 +179,14 @@ fn evaluate(args: Args) -> Result<(), String> {
     let s = &report.summary;
     let fmt = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
     println!(
-        "segments {} translated {} missed {} extra {} | chrF {:.1} BLEU {:.1} | ear-voice span p50 {} p90 {} max {} s | caption delay p50 {} p90 {} max {} s | aligned {} | {}",
+        "segments {} translated {} missed {} extra {} | chrF {:.1} BLEU {:.1} | heard WER {} % | ear-voice span p50 {} p90 {} max {} s | caption delay p50 {} p90 {} max {} s | aligned {} | {}",
         s.segments,
         s.translated,
         s.missed,
         s.extra,
         s.chrf,
         s.bleu,
+        s.heard_wer.map_or("-".into(), |w| format!("{w:.1}")),
         fmt(s.ear_voice_span_s.p50),
         fmt(s.ear_voice_span_s.p90),
         fmt(s.ear_voice_span_s.max),

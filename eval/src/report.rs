@@ -47,6 +47,9 @@ pub struct Summary {
     pub chrf: f64,
     /// Corpus BLEU (sacreBLEU `BLEU()`), likewise.
     pub bleu: f64,
+    /// Word error rate (%) of the source transcript over the segments with a source reference
+    /// and a transcript (`null` when none).
+    pub heard_wer: Option<f64>,
     pub ear_voice_span_s: Spread,
     pub caption_delay_s: Spread,
     /// Seconds of source audio, and of wall time the run took.
@@ -107,6 +110,8 @@ pub struct Segment {
     pub source_reference: Option<String>,
     /// The source transcript aligned to this segment (`null` when the backend gave none).
     pub heard: Option<String>,
+    /// Word error rate (%) of `heard` against `source_reference`, when both exist.
+    pub heard_wer: Option<f64>,
     /// Translated text aligned to this segment (empty when missed).
     pub translation: String,
     pub captions: Vec<Cue>,
@@ -145,6 +150,12 @@ impl Summary {
             .iter()
             .filter(|s| !s.translation.is_empty())
             .count();
+        let mut wer = crate::metrics::wer::WerStats::default();
+        for s in segments {
+            if let (Some(heard), Some(source)) = (&s.heard, &s.source_reference) {
+                wer.add(&crate::metrics::wer::WerStats::of(heard, source));
+            }
+        }
         Self {
             segments: segments.len(),
             translated,
@@ -162,6 +173,7 @@ impl Summary {
             } else {
                 corpus_bleu(&pairs)
             },
+            heard_wer: wer.percent(),
             ear_voice_span_s: Spread::of(&spans),
             caption_delay_s: Spread::of(&delays),
             audio_s,

@@ -96,12 +96,13 @@ fn offline_engine_on_flite_and_librivox_speech() {
         }
         assert!(s["lost_numbers_or_names"].is_boolean() && s["lost_terms"].is_array());
         println!(
-            "{item} #{index}: chrF {:.1} BLEU {:.1} ear-voice {} caption {} | heard {} | said {}",
+            "{item} #{index}: chrF {:.1} BLEU {:.1} ear-voice {} caption {} | heard {} (WER {}) | said {}",
             f(&s["chrf"]),
             f(&s["bleu"]),
             s["ear_voice_span_s"],
             s["caption_delay_s"],
             s["heard"],
+            s["heard_wer"],
             s["translation"]
         );
     }
@@ -116,6 +117,12 @@ fn offline_engine_on_flite_and_librivox_speech() {
     let flite = &items[0]["summary"];
     assert_eq!(flite["missed"], 0, "{flite}");
     assert!(f(&flite["chrf"]) >= 40.0, "{flite}");
+    // ... and hears it almost word for word (measured 0–6 % word errors).
+    assert!(f(&flite["heard_wer"]) <= 25.0, "{flite}");
+    assert!(
+        f(&summary["heard_wer"]) >= f(&flite["heard_wer"]) - 1e-9,
+        "{summary}"
+    );
     assert!(
         segments[0]["heard"].as_str().unwrap().contains("weather"),
         "{}",

@@ -5,6 +5,7 @@
 pub mod bleu;
 pub mod chrf;
 pub mod tokenizer_13a;
+pub mod wer;
 
 /// Python's `str.split()` whitespace: Unicode white space plus the ASCII separators 0x1C–0x1F.
 pub(crate) fn is_python_whitespace(c: char) -> bool {
