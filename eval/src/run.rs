@@ -174,8 +174,7 @@ fn collect_pcm(sink: &gst_app::AppSink, rate: u32) -> Arc<Mutex<Pcm>> {
                 if let Some(at) = at {
                     let index = ((at - pcm.origin_s) * rate as f64).round().max(0.0) as usize;
                     if index > pcm.samples.len() {
-                        let len = index;
-                        pcm.samples.resize(len, 0);
+                        pcm.samples.resize(index, 0);
                     }
                 }
                 pcm.samples.extend(
