@@ -210,6 +210,8 @@ body {{ font-family: sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; }}
 td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; vertical-align: top; text-align: left; }}
 td.num {{ text-align: right; white-space: nowrap; }}
+td.where {{ max-width: 11em; overflow-wrap: anywhere; font-size: 12px; }}
+td.texts {{ min-width: 26em; }}
 tr.missed {{ background: #fdecea; }}
 .flag {{ color: #c0392b; font-weight: bold; }}
 .players {{ display: flex; gap: 8px; }}
