@@ -16,6 +16,8 @@ packages=(
   python3 python3-socketio python3-engineio python3-aiohttp
   # recipes/: textoverlay, x264enc, avenc_aac/avdec_h264, and the Rust closed-caption plugin's build
   gstreamer1.0-x gstreamer1.0-plugins-ugly gstreamer1.0-libav libpango1.0-dev libcairo2-dev
+  # eval/: the browser that checks index.html, and pip to fetch the LibriVox evaluation set
+  chromium python3-pip
 )
 
 missing=()
@@ -32,3 +34,25 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo (Rust 1.92 or newer) is required" >&2; exit 1; }
+
+# eval/: the five LibriVox utterances (human read speech) of the PyPI pocketsphinx 5.1.1 sdist, fetched
+# once with pip into a cache outside the repository and checked by sha256; eval/sets/librivox holds
+# their time-aligned references.
+librivox="${XDG_CACHE_HOME:-$HOME/.cache}/realtimetranslate/librivox"
+librivox_sums="b0557cf95c974d930577e58e46b7f068c432a6e3afcc286563d88922b2a5315c  sense_and_sensibility_01_austen_64kb-0870.wav
+fbec491ef00ee734a67f0ee318e98c51c157b479e1629ff4f4426861ecac0414  sense_and_sensibility_01_austen_64kb-0880.wav
+5793ffbdee55fb8bfd284943a6866864c832d9d4accf2661cabd39915c84ee10  sense_and_sensibility_01_austen_64kb-0890.wav
+40882414ef4cc51f3ff7a63bad0c8c87e7f595ffeb8209fbf756c8ebc5c28a59  sense_and_sensibility_01_austen_64kb-0920.wav
+954adbf0b56ac8a148cbe77b39ca18d76b5f2a1e1f405565bd786ce3e68a68b7  sense_and_sensibility_01_austen_64kb-0930.wav"
+if ! (cd "$librivox" 2>/dev/null && echo "$librivox_sums" | sha256sum --check --quiet --status); then
+  echo "setup: fetching the LibriVox evaluation utterances into $librivox" >&2
+  download=$(mktemp -d)
+  python3 -m pip download --quiet --no-deps --no-binary pocketsphinx pocketsphinx==5.1.1 -d "$download"
+  echo "675778b309a22dfc9b7d37f7621976bba491d2a5f8c59696bd77fd6d07271355  $download/pocketsphinx-5.1.1.tar.gz" \
+    | sha256sum --check --quiet
+  mkdir -p "$librivox"
+  tar -xzf "$download/pocketsphinx-5.1.1.tar.gz" -C "$librivox" --strip-components=4 --wildcards \
+    'pocketsphinx-5.1.1/test/data/librivox/*.wav'
+  rm -rf "$download"
+  (cd "$librivox" && echo "$librivox_sums" | sha256sum --check --quiet)
+fi
