@@ -3,9 +3,11 @@
 //! element_fuzz` runs many.
 
 mod common;
+#[path = "common/fuzz.rs"]
+mod fuzz;
 
-use common::fuzz::{Case, rss_kb, run_case};
 use common::utterance_server;
+use fuzz::{Case, rss_kb, run_case};
 
 /// Resident memory may grow this much over all cases (each case's buffers are freed after it;
 /// an unbounded queue shows as gigabytes).

@@ -14,9 +14,12 @@
 //!   audio or dropped subtitle text;
 //! - memory: the process's RSS after the case, for the caller to bound.
 
-use super::*;
+use crate::common::*;
+use gst::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use realtimetranslate_server::BackgroundServer;
+use std::time::{Duration, Instant};
 
 /// Sample formats the element accepts, with their sizes in bytes.
 const FORMATS: [(&str, usize); 6] = [

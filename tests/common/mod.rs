@@ -2,7 +2,6 @@
 //! flite, and pipelines whose outputs are captured for assertions.
 #![allow(dead_code)]
 
-pub mod fuzz;
 pub mod timing;
 
 use gst::prelude::*;
