@@ -41,8 +41,9 @@ pub enum ConnectionState {
         delay: Duration,
         reason: String,
     },
-    /// A replaced session lost its connection while finishing: what it had not answered yet
-    /// (audio up to the input position of the message) is not translated. Nothing else changes.
+    /// A recovery session (opened for what a replaced session, lost while finishing, had not
+    /// answered) failed too: that audio, from the message's input position on, is not
+    /// translated (and is counted). Nothing else changes.
     Lost { session_id: String, reason: String },
     /// Gave up: the element stops with an error.
     Failed { reason: String },
