@@ -66,6 +66,14 @@ impl OnsetDetector {
         onsets
     }
 
+    /// `samples` of input that are not heard (the rest of a long gap): silence, in effect.
+    pub fn skip(&mut self, samples: u64) {
+        self.position += samples;
+        self.partial.clear();
+        self.candidate = None;
+        self.unvoiced_run = ONSET_PAUSE;
+    }
+
     fn frame(&mut self, start: u64, frame: &[i16]) -> Option<u64> {
         let energy = frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / FRAME as f64;
         let rms = energy.sqrt();

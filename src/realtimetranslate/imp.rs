@@ -16,6 +16,7 @@ use super::settings::{self, Settings, language_problem};
 use super::{Backend, NoiseReduction, Pacing, SubtitleMode};
 use crate::connection::{Connection, ConnectionEvent, ConnectionState};
 use crate::convert::EngineFormatConverter;
+use crate::input_gaps::GAP_HEARD_SAMPLES;
 use crate::mix::OriginalMix;
 use crate::pad_queue::{Item, PadQueue};
 use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
@@ -129,6 +130,8 @@ struct State {
     outgoing: Vec<Vec<i16>>,
     /// Engine-format input not yet handed to the mix (the original under the translation).
     heard: Vec<i16>,
+    /// Samples appended to the outgoing stream so far: positions as the engine counts them.
+    engine_samples: u64,
     segment: gst::FormattedSegment<gst::ClockTime>,
     /// End of the input so far: where the next buffer should start.
     next_pts: Option<gst::ClockTime>,
@@ -150,6 +153,7 @@ impl State {
     /// Appends engine-format samples to the outgoing stream; full 200 ms chunks wait in
     /// `outgoing` for [`RealtimeTranslate::send_outgoing`].
     fn send(&mut self, samples: &[i16]) {
+        self.engine_samples += samples.len() as u64;
         self.chunk.extend_from_slice(samples);
         self.heard.extend_from_slice(samples);
         while self.chunk.len() >= CHUNK_SAMPLES {
@@ -183,23 +187,30 @@ impl State {
     }
 
     /// Time passed with no input: the converter's filter tail (which belongs before the gap)
-    /// goes out first, then silence for the gap.
-    fn fill_gap(&mut self, duration: gst::ClockTime) {
+    /// goes out first, then silence for the gap, of which the engine hears at most a few seconds
+    /// (see `input_gaps.rs`): the rest is skipped, by the mix and the output's positions too, so
+    /// a gap of any length costs the same memory and is not billed.
+    fn fill_gap(
+        &mut self,
+        duration: gst::ClockTime,
+        mix: &Mutex<OriginalMix>,
+        output: &mut Output,
+    ) {
         let tail = self
             .converter
             .as_mut()
             .map(|c| c.drain())
             .unwrap_or_default();
         self.send(&tail);
-        self.send_silence(duration);
-    }
-
-    fn send_silence(&mut self, duration: gst::ClockTime) {
-        let samples = time_to_samples(duration) as usize;
-        // A single call for hours of silence would allocate it all: cap it (the engine only
-        // needs to hear that time passed; a very long gap is rare and bounded here to 10 min).
-        let samples = samples.min(600 * SAMPLE_RATE as usize);
-        self.send(&vec![0; samples]);
+        let samples = time_to_samples(duration);
+        let heard = samples.min(GAP_HEARD_SAMPLES);
+        self.send(&vec![0; heard as usize]);
+        let skipped = samples - heard;
+        if skipped > 0 {
+            self.hand_over(mix, output);
+            mix.lock().unwrap().skip_original(skipped);
+            output.input_skipped(self.engine_samples, skipped);
+        }
     }
 }
 
@@ -408,7 +419,15 @@ impl RealtimeTranslate {
 
     /// Connection state changes: an element message for operators, and the fallback audio
     /// while no session takes the input.
-    fn on_connection_state(&self, state: ConnectionState, position: u64) {
+    fn on_connection_state(&self, state: ConnectionState, sent: u64) {
+        // The connection counts the audio it was sent; skipped gaps put the input further on.
+        let position = self
+            .shared
+            .output
+            .lock()
+            .unwrap()
+            .sent_to_input
+            .to_input(sent);
         gst::info!(
             CAT,
             imp = self,
@@ -481,26 +500,40 @@ impl RealtimeTranslate {
                 self.shared.push_items(items);
                 let utterances = output.take_utterances();
                 let origin = output.origin;
+                let overproducing = output
+                    .speech_budget
+                    .take_first_drop()
+                    .then(|| output.speech_budget.allowance_seconds());
                 drop(output);
                 self.report_utterances(origin, utterances);
+                if let Some(allowance) = overproducing {
+                    self.warn_overproduction(allowance);
+                }
             }
             SessionEvent::OutputTranscript(delta) => {
-                gst::debug!(CAT, imp = self, "translated text {delta:?}");
+                gst::debug!(CAT, imp = self, "translated text ({} bytes)", delta.len());
                 let mut output = self.shared.output.lock().unwrap();
+                let dropped_before = output.timeline.text_dropped();
                 for item in output.push_text(&delta) {
                     self.shared.text.push_nowait(item);
                 }
+                let dropped = output.timeline.text_dropped() - dropped_before;
                 let utterances = output.take_utterances();
                 let origin = output.origin;
                 drop(output);
                 self.report_utterances(origin, utterances);
+                self.warn_text_dropped("translated", dropped);
             }
             SessionEvent::InputTranscript(delta) => {
-                gst::debug!(CAT, imp = self, "source text {delta:?}");
+                gst::debug!(CAT, imp = self, "source text ({} bytes)", delta.len());
                 let mut output = self.shared.output.lock().unwrap();
+                let dropped_before = output.timeline.source_text_dropped();
                 for item in output.push_source_text(&delta) {
                     self.shared.source_text.push_nowait(item);
                 }
+                let dropped = output.timeline.source_text_dropped() - dropped_before;
+                drop(output);
+                self.warn_text_dropped("source", dropped);
             }
             SessionEvent::Progress { input_samples } => {
                 self.shared
@@ -512,6 +545,27 @@ impl RealtimeTranslate {
             SessionEvent::Warning(text) => self.warn(&text),
             // The connection turns session lifecycle into its own events.
             SessionEvent::Connected { .. } | SessionEvent::Finished | SessionEvent::Failed(_) => {}
+        }
+    }
+
+    /// The engine sends more speech than real time: said once per stream, on the bus, whatever
+    /// other warnings were posted lately (each drop is counted in `stats`).
+    fn warn_overproduction(&self, allowance: f64) {
+        let text = format!(
+            "the translation engine sends more audio than real time: translated speech beyond \
+             {allowance:.0} s ahead of the input is dropped (translation-overproduced-seconds)"
+        );
+        gst::warning!(CAT, imp = self, "{text}");
+        gst::element_imp_warning!(self, gst::StreamError::Failed, ("{}", text));
+    }
+
+    /// Text that came faster than a screen shows it was dropped (counted in `stats`).
+    fn warn_text_dropped(&self, which: &str, characters: u64) {
+        if characters > 0 {
+            self.warn(&format!(
+                "the engine sent {which} text faster than subtitles can show it: \
+                 {characters} characters dropped"
+            ));
         }
     }
 
@@ -736,7 +790,7 @@ impl RealtimeTranslate {
                     "input gap of {}: sending silence",
                     pts - expected
                 );
-                state.fill_gap(pts - expected);
+                state.fill_gap(pts - expected, &self.shared.mix, &mut output);
             }
             let converted = state
                 .converter
@@ -811,7 +865,7 @@ impl RealtimeTranslate {
             let start = state.next_pts.unwrap_or(pts).min(pts);
             let end = pts + duration;
             if end > start {
-                state.fill_gap(end - start);
+                state.fill_gap(end - start, &self.shared.mix, &mut output);
             }
             state.hand_over(&self.shared.mix, &mut output);
             state.next_pts = Some(end.max(state.next_pts.unwrap_or(end)));
@@ -1039,6 +1093,7 @@ impl RealtimeTranslate {
         state.chunk.clear();
         state.outgoing.clear();
         state.heard.clear();
+        state.engine_samples = 0;
         state.next_pts = None;
         if let Some(live) = state.upstream_live {
             output.set_live(live);
@@ -1093,7 +1148,15 @@ impl RealtimeTranslate {
         *self.shared.mix.lock().unwrap() = OriginalMix::new(settings.mix_settings());
         *self.shared.ear_voice.lock().unwrap() = EarVoiceSpans::default();
         let write_lag = time_to_samples(gst::ClockTime::from_mseconds(settings.latency_ms.into()));
-        Output::new(settings.cue_settings(), settings.pacing, write_lag)
+        let outage_buffer = time_to_samples(gst::ClockTime::from_mseconds(
+            settings.outage_buffer_ms.into(),
+        ));
+        Output::new(
+            settings.cue_settings(),
+            settings.pacing,
+            write_lag,
+            outage_buffer,
+        )
     }
 
     /// Posts the `stats` structure on the bus every `stats-interval`, for as long as the stream
@@ -1141,6 +1204,7 @@ impl RealtimeTranslate {
             chunk: Vec::with_capacity(CHUNK_SAMPLES * 2),
             outgoing: Vec::new(),
             heard: Vec::new(),
+            engine_samples: 0,
             stats_task: self.start_stats_task(stats_interval_ms),
             segment: gst::FormattedSegment::new(),
             next_pts: None,
@@ -1177,6 +1241,15 @@ impl RealtimeTranslate {
                 output.timeline.silence_skipped(),
             )
         };
+        let (overproduced, gap_skipped, text_dropped, source_text_dropped) = {
+            let output = self.shared.output.lock().unwrap();
+            (
+                output.speech_budget.dropped(),
+                output.sent_to_input.total_skipped(),
+                output.timeline.text_dropped(),
+                output.timeline.source_text_dropped(),
+            )
+        };
         let mut delays: Vec<u64> = self.shared.delays.lock().unwrap().iter().copied().collect();
         delays.sort_unstable();
         let percentile = |p: f64| {
@@ -1208,6 +1281,10 @@ impl RealtimeTranslate {
                 "translation-silence-skipped-seconds",
                 seconds(silence_skipped),
             )
+            .field("translation-overproduced-seconds", seconds(overproduced))
+            .field("input-gap-skipped-seconds", seconds(gap_skipped))
+            .field("subtitle-dropped-characters", text_dropped)
+            .field("source-subtitle-dropped-characters", source_text_dropped)
             .field("input-chunks-dropped", dropped)
             .field(
                 "connection-state",
@@ -1346,6 +1423,7 @@ impl ObjectSubclass for RealtimeTranslate {
             output: Mutex::new(Output::new(
                 Settings::default().cue_settings(),
                 Pacing::default(),
+                0,
                 0,
             )),
             mix: Mutex::new(OriginalMix::new(Settings::default().mix_settings())),
