@@ -296,6 +296,8 @@ pub struct Run {
     pub texts: Vec<(f64, String)>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// Element messages (statistics, connection states), in order.
+    pub messages: Vec<gst::Structure>,
     pub eos: bool,
     pub wall: Duration,
 }
@@ -350,13 +352,13 @@ pub fn mono_caps(rate: u32) -> gst::Caps {
         .build()
 }
 
-fn buffer_of(samples: &[i16]) -> gst::Buffer {
+pub fn buffer_of(samples: &[i16]) -> gst::Buffer {
     let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
     gst::Buffer::from_mut_slice(bytes)
 }
 
 /// Waits for EOS or an error (or `timeout`), collecting messages.
-fn wait_end(pipeline: &gst::Pipeline, run: &mut Run, timeout: Duration, started: Instant) {
+pub fn wait_end(pipeline: &gst::Pipeline, run: &mut Run, timeout: Duration, started: Instant) {
     let bus = pipeline.bus().unwrap();
     while started.elapsed() < timeout {
         let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) else {
@@ -373,15 +375,18 @@ fn wait_end(pipeline: &gst::Pipeline, run: &mut Run, timeout: Duration, started:
                 return;
             }
             gst::MessageView::Warning(w) => run.warnings.push(w.error().to_string()),
+            gst::MessageView::Element(e) => {
+                run.messages.extend(e.structure().map(|s| s.to_owned()))
+            }
             _ => {}
         }
     }
 }
 
-type Sinks = Vec<(gst_app::AppSink, Arc<Mutex<PadLog>>)>;
+pub type Sinks = Vec<(gst_app::AppSink, Arc<Mutex<PadLog>>)>;
 
 /// `appsrc` (live or not) → `element` → a recorded sink per src pad, and the run to fill in.
-fn assemble(
+pub fn assemble(
     element: gst::Element,
     rate: u32,
     samples: &[i16],
@@ -497,7 +502,7 @@ pub fn run_live(element: gst::Element, rate: u32, samples: &[i16], timeout: Dura
 
 impl Run {
     /// Takes what the sinks recorded and works out where the input and the output speak.
-    fn finish(
+    pub fn finish(
         &mut self,
         sinks: &[(gst_app::AppSink, Arc<Mutex<PadLog>>)],
         rate: u32,
