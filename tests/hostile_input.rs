@@ -168,29 +168,26 @@ fn rss() -> u64 {
 }
 
 /// Runs `pipeline` to its end while sampling RSS; returns the run's peak growth. Past `abort`
-/// bytes of growth the run is stopped with an error (a broken element must not take the
-/// machine down with it).
+/// bytes of growth the test process ends at once (a broken element allocates faster than a
+/// pipeline can be stopped, and must not take the machine down with it).
 fn peak_growth_while(pipeline: &gst::Pipeline, run: &mut Run, abort: u64) -> u64 {
     let start = rss();
     let peak = Arc::new(AtomicU64::new(start));
     let done = Arc::new(AtomicBool::new(false));
     let monitor = {
         let (peak, done) = (peak.clone(), done.clone());
-        let pipeline = pipeline.clone();
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
                 let now = rss();
                 peak.fetch_max(now, Ordering::Relaxed);
                 if now.saturating_sub(start) > abort {
-                    let message = gst::message::Error::builder(
-                        gst::CoreError::Failed,
-                        &format!("memory grew by {} MB", (now - start) >> 20),
-                    )
-                    .build();
-                    let _ = pipeline.post_message(message);
-                    return;
+                    eprintln!(
+                        "FAILED: memory grew by {} MB during the run; stopping the test process",
+                        (now - start) >> 20
+                    );
+                    std::process::exit(1);
                 }
-                std::thread::sleep(Duration::from_millis(5));
+                std::thread::sleep(Duration::from_millis(2));
             }
         })
     };
@@ -360,17 +357,17 @@ fn an_engine_speaking_three_times_faster_than_real_time_is_bounded_and_reported(
         .map(|m| m.get::<f64>("translation-queued-seconds").unwrap())
         .collect();
     let most = queued.iter().copied().fold(0.0, f64::max);
+    println!("queued translation at most {most:.1} s (allowance {allowance} s)");
+    assert!(queued.len() >= 10, "{} statistics", queued.len());
+    assert!(most <= allowance + 0.5, "queued {queued:?}");
     let stats = last_stats(&run);
     let overproduced = stats
         .get::<f64>("translation-overproduced-seconds")
         .unwrap();
     println!(
-        "queued translation at most {most:.1} s (allowance {allowance} s); {overproduced:.1} s \
-         dropped of {:.1} s received",
+        "{overproduced:.1} s dropped of {:.1} s received",
         stats.get::<f64>("audio-received-seconds").unwrap()
     );
-    assert!(queued.len() >= 10, "{} statistics", queued.len());
-    assert!(most <= allowance + 0.5, "queued {queued:?}");
     // 36 s received for 12 s of input: what does not fit real time plus the allowance.
     assert!(
         overproduced >= 36.0 - 12.0 - allowance - 2.0,
