@@ -5,6 +5,12 @@
 //! most [`GAP_HEARD_MS`] of a gap (enough to finish the last words and say them); the rest is
 //! never sent. Positions the engine reports count the audio it was sent: [`SentToInput`] maps
 //! them back to the input's timeline.
+//!
+//! Live, a gap is noticed by the clock rather than by the buffer after it: once input is
+//! [`OUTPUT_WAIT`] later than upstream's latency allows, the output goes on without it (so every
+//! pad stays on time), and once it is [`ENGINE_WAIT`] late the missing time counts as a gap the
+//! engine hears (so it finishes the last words during the gap, not after it). Input that still
+//! comes after its time was covered is clipped to what was not.
 
 use std::collections::VecDeque;
 
@@ -14,6 +20,18 @@ use crate::protocol::translation::SAMPLE_RATE;
 pub const GAP_HEARD_MS: u64 = 3000;
 /// Samples of silence sent to the engine for a gap, at most.
 pub const GAP_HEARD_SAMPLES: u64 = GAP_HEARD_MS * SAMPLE_RATE as u64 / 1000;
+/// Live: input this late (beyond upstream's latency) no longer holds the output back.
+pub const OUTPUT_WAIT: gst::ClockTime = gst::ClockTime::from_mseconds(150);
+/// Live: input this late is missing: the engine hears silence for it.
+pub const ENGINE_WAIT: gst::ClockTime = gst::ClockTime::from_mseconds(1000);
+/// How often live input is checked for.
+pub const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Whole frames at `rate` in `time`, rounded up (a partial frame is covered too).
+pub fn frames_in(time: gst::ClockTime, rate: u64) -> u64 {
+    (time.nseconds() as u128 * rate as u128).div_ceil(1_000_000_000) as u64
+}
+
 /// Gaps remembered; older ones only matter to positions long answered.
 const MAX_SKIPS: usize = 1024;
 

@@ -328,6 +328,66 @@ fn an_hour_long_timestamp_jump_costs_no_memory_and_no_engine_time() {
     assert!(skipped > 3596.0 && skipped <= 3600.0, "{skipped}");
 }
 
+/// Live: the source stops for 8 s right after an utterance, then goes on 8 s later. The output
+/// goes on with the clock meanwhile, the engine hears a few seconds of silence and says the
+/// last words during the gap, not after it.
+#[test]
+fn a_live_source_that_stops_for_seconds_is_covered_on_time_and_its_last_words_translated() {
+    let _serial = one_at_a_time();
+    init();
+    let server = utterance_server();
+    let durations = [600, 700];
+    // Stop 100 ms after the second burst ends: the engine has not heard its end yet.
+    let mut samples = bursts(&durations);
+    let stop = ((burst_start(&durations, 1) + 0.8) * 24_000.0) as usize;
+    samples.truncate(stop);
+    let mut after = bursts(&durations);
+    after.resize(after.len() + 3 * 24_000, 0);
+    samples.extend(after);
+    let jump = Duration::from_secs(8);
+    let element = translator(&[("url", &server.url()), ("api-key", KEY)]);
+    let run = run_live_jumping(
+        element,
+        24_000,
+        &samples,
+        Some((stop, jump)),
+        Duration::from_secs(60),
+    );
+    let failures = pipeline_failures(&run);
+    assert!(failures.is_empty(), "{failures:?}");
+    let latency = run.reported_latency();
+    for pad in PADS {
+        let late = lateness(&run, run.pad(pad), latency);
+        assert_eq!(late.late, 0, "{pad}: late items {late:?}");
+    }
+    let (holes, covered) = audio_coverage(run.pad("src"), 1e-3);
+    assert!(holes.is_empty(), "{holes:?}");
+    assert!(covered.unwrap().end >= run.input_end - 1e-3);
+    // The second utterance's translation plays during the gap.
+    let gap = (
+        stop as f64 / 24_000.0,
+        stop as f64 / 24_000.0 + jump.as_secs_f64(),
+    );
+    println!("gap {gap:?}; translated speech {:?}", run.translated);
+    assert_eq!(run.translated.len(), 4, "{:?}", run.translated);
+    assert!(
+        run.translated[1].start > gap.0 && run.translated[1].end < gap.1,
+        "{:?} for a gap {gap:?}",
+        run.translated[1]
+    );
+    assert_answered(&run.texts, &[600, 700, 600, 700], "live gap");
+    // The engine heard at most 3 s of the 8 s.
+    let heard: usize = server.records().sessions()[0]
+        .events
+        .iter()
+        .filter_map(|e| e.audio_samples)
+        .sum();
+    let heard = heard as f64 / 24_000.0;
+    let input = samples.len() as f64 / 24_000.0;
+    println!("engine heard {heard:.2} s for {input:.2} s of input and an 8 s gap");
+    assert!(heard <= input + 3.2 && heard >= input - 0.2, "{heard}");
+}
+
 /// Echo engine (the input back at once) repeating every audio delta 3 times: three times more
 /// speech than real time, live.
 #[test]

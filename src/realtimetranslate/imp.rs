@@ -16,7 +16,7 @@ use super::settings::{self, Settings, language_problem};
 use super::{Backend, NoiseReduction, Pacing, SubtitleMode};
 use crate::connection::{Connection, ConnectionEvent, ConnectionState};
 use crate::convert::EngineFormatConverter;
-use crate::input_gaps::GAP_HEARD_SAMPLES;
+use crate::input_gaps::{self, GAP_HEARD_SAMPLES};
 use crate::mix::OriginalMix;
 use crate::pad_queue::{Item, PadQueue};
 use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
@@ -136,14 +136,24 @@ struct State {
     /// End of the input so far: where the next buffer should start.
     next_pts: Option<gst::ClockTime>,
     upstream_live: Option<bool>,
+    /// Live: how late upstream may deliver a buffer after its end (its reported latency).
+    upstream_latency: gst::ClockTime,
+    /// Silence the engine has heard for the gap in progress (reset by real input).
+    gap_heard: u64,
+    /// Live: input up to here was missing and is covered already; late buffers are clipped.
+    covered_until: Option<gst::ClockTime>,
+    /// End of stream reached: no more input, nothing to cover.
+    at_eos: bool,
     latency_samples: u64,
     dropped_chunks: u64,
     stats_task: Option<tokio::task::AbortHandle>,
+    /// Live: covers input that does not come (see [`RealtimeTranslate::cover_missing_input`]).
+    gap_watch: Option<tokio::task::AbortHandle>,
 }
 
 impl Drop for State {
     fn drop(&mut self) {
-        if let Some(task) = &self.stats_task {
+        for task in [&self.stats_task, &self.gap_watch].into_iter().flatten() {
             task.abort();
         }
     }
@@ -203,7 +213,8 @@ impl State {
             .unwrap_or_default();
         self.send(&tail);
         let samples = time_to_samples(duration);
-        let heard = samples.min(GAP_HEARD_SAMPLES);
+        let heard = samples.min(GAP_HEARD_SAMPLES.saturating_sub(self.gap_heard));
+        self.gap_heard += heard;
         self.send(&vec![0; heard as usize]);
         let skipped = samples - heard;
         if skipped > 0 {
@@ -731,9 +742,14 @@ impl RealtimeTranslate {
         }
     }
 
-    fn upstream_is_live(&self) -> bool {
+    /// Whether upstream is live, and its latency.
+    fn upstream_liveness(&self) -> (bool, gst::ClockTime) {
         let mut query = gst::query::Latency::new();
-        self.sinkpad.peer_query(&mut query) && query.result().0
+        if !self.sinkpad.peer_query(&mut query) {
+            return (false, gst::ClockTime::ZERO);
+        }
+        let (live, min, _) = query.result();
+        (live, min)
     }
 
     fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -747,9 +763,10 @@ impl RealtimeTranslate {
             .as_ref()
             .is_some_and(|s| s.upstream_live.is_none());
         if needs_liveness {
-            let live = self.upstream_is_live();
+            let (live, upstream_latency) = self.upstream_liveness();
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.upstream_live = Some(live);
+                state.upstream_latency = upstream_latency;
                 if let Some(connection) = &state.connection {
                     connection.set_lossless(!live);
                 }
@@ -772,13 +789,35 @@ impl RealtimeTranslate {
             let rate = converter.in_info().rate() as u64;
             let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
             let frames = (map.len() / converter.in_info().bpf() as usize) as u64;
-            let duration = gst::ClockTime::from_nseconds(
-                (frames as u128 * 1_000_000_000 / rate as u128) as u64,
-            );
-            let pts = buffer
+            let mut pts = buffer
                 .pts()
                 .or(state.next_pts)
                 .unwrap_or_else(|| state.segment.start().unwrap_or(gst::ClockTime::ZERO));
+            // Live input that comes after the element covered its time (it was missing for
+            // long): what is left of it goes on from there, or the engine would hear that
+            // time twice.
+            let mut skip_bytes = 0;
+            if let Some(covered) = state.covered_until
+                && pts < covered
+            {
+                let bpf = converter.in_info().bpf() as usize;
+                let late = input_gaps::frames_in(covered - pts, rate);
+                if late >= frames {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "input at {pts} came after its time was covered"
+                    );
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                skip_bytes = late as usize * bpf;
+                pts = covered;
+            }
+            let duration = gst::ClockTime::from_nseconds(
+                ((frames - (skip_bytes / converter.in_info().bpf() as usize) as u64) as u128
+                    * 1_000_000_000
+                    / rate as u128) as u64,
+            );
 
             let mut output = self.shared.output.lock().unwrap();
             let origin = *output.origin.get_or_insert(pts);
@@ -795,9 +834,12 @@ impl RealtimeTranslate {
             let converted = state
                 .converter
                 .as_mut()
-                .map(|c| c.convert(&map))
+                .map(|c| c.convert(&map[skip_bytes..]))
                 .unwrap_or_default();
             drop(map);
+            if !converted.is_empty() {
+                state.gap_heard = 0;
+            }
             state.send(&converted);
             state.hand_over(&self.shared.mix, &mut output);
             state.next_pts = Some((pts + duration).max(expected));
@@ -902,6 +944,7 @@ impl RealtimeTranslate {
             if !last.is_empty() {
                 state.outgoing.push(last);
             }
+            state.at_eos = true;
             state.connection.clone()
         };
         self.send_outgoing();
@@ -1094,6 +1137,9 @@ impl RealtimeTranslate {
         state.outgoing.clear();
         state.heard.clear();
         state.engine_samples = 0;
+        state.gap_heard = 0;
+        state.covered_until = None;
+        state.at_eos = false;
         state.next_pts = None;
         if let Some(live) = state.upstream_live {
             output.set_live(live);
@@ -1182,6 +1228,79 @@ impl RealtimeTranslate {
         Some(task.abort_handle())
     }
 
+    /// Live input that stops coming (a stalled source, a timestamp jump) is noticed by the clock,
+    /// not by the next buffer: every [`input_gaps::WATCH_PERIOD`] the output is checked.
+    fn start_gap_watch(&self) -> tokio::task::AbortHandle {
+        let element = self.obj().downgrade();
+        let task = crate::runtime::RUNTIME.spawn(async move {
+            let mut ticks = tokio::time::interval(input_gaps::WATCH_PERIOD);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(element) = element.upgrade() else {
+                    return;
+                };
+                element.imp().cover_missing_input();
+            }
+        });
+        task.abort_handle()
+    }
+
+    /// Live: while input is missing, the output goes on with the clock (silence, on time), and
+    /// once it has been missing for [`input_gaps::ENGINE_WAIT`] the engine hears silence for it
+    /// (at most a few seconds a gap), so that it finishes the last words meanwhile.
+    fn cover_missing_input(&self) {
+        if self.obj().current_state() != gst::State::Playing || self.shared.audio.is_flushing() {
+            return;
+        }
+        let (Some(clock), Some(base_time)) = (self.obj().clock(), self.obj().base_time()) else {
+            return;
+        };
+        let now = clock.time().saturating_sub(base_time);
+        {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else { return };
+            if state.upstream_live != Some(true) || state.at_eos {
+                return;
+            }
+            let Some(next_pts) = state.next_pts else {
+                return;
+            };
+            let Some(end) = state.segment.to_running_time(next_pts) else {
+                return;
+            };
+            // When the next input should have come, at the latest.
+            let due = end + state.upstream_latency;
+            let mut output = self.shared.output.lock().unwrap();
+            let Some(origin) = output.origin else { return };
+            let input_end = state.input_end(origin);
+            if now > due + input_gaps::OUTPUT_WAIT {
+                // Written as if the input had come on time.
+                let items = output.clock_reached(input_end + time_to_samples(now - due));
+                self.shared.push_items(items);
+            }
+            let Some(missing) = now.checked_sub(due + input_gaps::ENGINE_WAIT) else {
+                return;
+            };
+            if missing < GAP_TOLERANCE {
+                return;
+            }
+            gst::debug!(
+                CAT,
+                imp = self,
+                "live input missing for {missing} more: covering it"
+            );
+            state.fill_gap(missing, &self.shared.mix, &mut output);
+            state.hand_over(&self.shared.mix, &mut output);
+            let covered = next_pts + missing;
+            state.next_pts = Some(covered);
+            state.covered_until = Some(covered);
+            let items = output.input_reached(state.input_end(origin));
+            self.shared.push_items(items);
+        }
+        self.send_outgoing();
+    }
+
     /// READY→PAUSED: settings are checked here, before any connection.
     fn prepare(&self) -> Result<(), gst::StateChangeError> {
         let (latency_samples, stats_interval_ms) = {
@@ -1209,8 +1328,13 @@ impl RealtimeTranslate {
             segment: gst::FormattedSegment::new(),
             next_pts: None,
             upstream_live: None,
+            upstream_latency: gst::ClockTime::ZERO,
+            gap_heard: 0,
+            covered_until: None,
+            at_eos: false,
             latency_samples,
             dropped_chunks: 0,
+            gap_watch: Some(self.start_gap_watch()),
         };
         if let Err(err) = self.start_connection(&mut state) {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", err));

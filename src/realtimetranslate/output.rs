@@ -297,6 +297,15 @@ impl Output {
         self.items(emitted)
     }
 
+    /// Live input is late: the output goes on as if it had reached `position` (the input's end
+    /// stays where it is; input that still comes is heard, but its time has been written).
+    pub fn clock_reached(&mut self, position: u64) -> PadItems {
+        let emitted = self
+            .timeline
+            .advance(position.saturating_sub(self.write_lag));
+        self.items(emitted)
+    }
+
     /// The engine said something. Live, what is queued goes out at once, up to the input's end,
     /// rather than with the next input buffer (when it is heard does not change, only how soon
     /// downstream has it). Non-live, the engine's progress is what moves the write head: output

@@ -426,8 +426,23 @@ pub fn pipeline_failures(run: &Run) -> Vec<String> {
 /// 20 ms buffers in real time: it waits on the pipeline clock until the running time reaches a
 /// buffer's end, then pushes it with PTS = its start; then EOS.
 pub fn run_live(element: gst::Element, rate: u32, samples: &[i16], timeout: Duration) -> Run {
+    run_live_jumping(element, rate, samples, None, timeout)
+}
+
+/// Like [`run_live`], with the input's time jumping ahead by `jump.1` before sample `jump.0`
+/// (a live source that stops for that long: the feeder waits through it, then goes on with
+/// timestamps that far ahead).
+pub fn run_live_jumping(
+    element: gst::Element,
+    rate: u32,
+    samples: &[i16],
+    jump: Option<(usize, Duration)>,
+    timeout: Duration,
+) -> Run {
     let started = Instant::now();
     let (pipeline, src, sinks, mut run) = assemble(element, rate, samples, true);
+    let (jump_at, jump_ns) = jump.map_or((usize::MAX, 0), |(at, d)| (at, d.as_nanos() as u64));
+    run.input_end += jump_ns as f64 / 1e9;
     if pipeline.set_state(gst::State::Playing).is_err() {
         run.errors.push("state change to PLAYING failed".into());
     }
@@ -450,9 +465,16 @@ pub fn run_live(element: gst::Element, rate: u32, samples: &[i16], timeout: Dura
             let mut feed = Vec::new();
             let mut position = 0u64;
             for chunk in samples.chunks(per_buffer) {
-                let start = gst::ClockTime::from_nseconds(position * 1_000_000_000 / rate as u64);
+                let shift = if position as usize >= jump_at {
+                    jump_ns
+                } else {
+                    0
+                };
+                let start =
+                    gst::ClockTime::from_nseconds(position * 1_000_000_000 / rate as u64 + shift);
                 position += chunk.len() as u64;
-                let end = gst::ClockTime::from_nseconds(position * 1_000_000_000 / rate as u64);
+                let end =
+                    gst::ClockTime::from_nseconds(position * 1_000_000_000 / rate as u64 + shift);
                 let _ = clock.new_single_shot_id(base + end).wait();
                 let mut buffer = buffer_of(chunk);
                 {
