@@ -1,28 +1,30 @@
 //! An engine that speaks faster than real time.
 //!
-//! A translation engine answers the input it hears; in the long run it cannot say more than it
-//! was given, or the output falls further and further behind the input. Translated speech is
-//! taken against a budget that grows with the input (one sample earned per input sample) and
-//! holds at most an allowance for bursts: the outage buffer (a replay after an outage comes back
-//! faster than real time) plus [`BURST_ALLOWANCE_MS`]. A chunk that finds the budget short is
-//! dropped whole as it arrives, so what is already queued plays out intact and the delay stays
-//! bounded by the allowance; the dropped samples are counted. Digital silence is never queued
-//! (see `timeline.rs`), so it costs nothing here.
+//! The output timeline plays one second of speech per second; an engine that says more than
+//! that, for good, makes the output fall further and further behind. Translated speech is taken
+//! against a budget that grows with the output timeline (a sample per sample the write head
+//! moves: in real time live, as fast as the engine answers otherwise, since non-live input is
+//! read far ahead of the engine) and holds at most an allowance for bursts: the outage buffer (a
+//! replay after an outage comes back faster than real time) plus [`BURST_ALLOWANCE_MS`] (a
+//! turn-based engine says a whole turn at once). A chunk that finds the budget short is dropped
+//! whole as it arrives, so what is already queued plays out intact and the delay stays bounded
+//! by the allowance; the dropped samples are counted. Digital silence is never queued (see
+//! `timeline.rs`), so it costs nothing here.
 
 use crate::protocol::translation::SAMPLE_RATE;
 
-/// Allowance for bursts beyond the outage buffer: an engine's answer may run a few seconds
-/// ahead of the input it has heard (a long sentence spoken slower than its source).
-pub const BURST_ALLOWANCE_MS: u64 = 5000;
+/// Allowance for bursts beyond the outage buffer: a turn-based engine answers a turn of up to
+/// this long at once, and any engine may speak a sentence slower than its source.
+pub const BURST_ALLOWANCE_MS: u64 = 20_000;
 
-/// Translated speech taken so far against the input heard.
+/// Translated speech taken so far against the output timeline.
 #[derive(Debug)]
 pub struct SpeechBudget {
     /// Samples that may be taken now.
     available: u64,
     capacity: u64,
-    /// Input end at the last refill.
-    input_end: u64,
+    /// Write head at the last refill.
+    written: u64,
     dropped: u64,
     /// Dropping started and nobody was told yet.
     unreported: bool,
@@ -35,21 +37,18 @@ impl SpeechBudget {
         Self {
             available: capacity,
             capacity,
-            input_end: 0,
+            written: 0,
             dropped: 0,
             unreported: false,
         }
     }
 
-    /// The input now reaches `input_end` (samples from its start).
-    pub fn input_reached(&mut self, input_end: u64) {
-        let earned = input_end.saturating_sub(self.input_end);
-        self.input_end = self.input_end.max(input_end);
+    /// Whether a chunk of `samples` translated samples may be queued with the write head at
+    /// `written`; if not, it is counted.
+    pub fn admit(&mut self, samples: u64, written: u64) -> bool {
+        let earned = written.saturating_sub(self.written);
+        self.written = self.written.max(written);
         self.available = (self.available + earned).min(self.capacity);
-    }
-
-    /// Whether a chunk of `samples` translated samples may be queued; if not, it is counted.
-    pub fn admit(&mut self, samples: u64) -> bool {
         if samples <= self.available {
             self.available -= samples;
             return true;
@@ -87,8 +86,7 @@ mod tests {
     fn speech_at_real_time_is_always_taken() {
         let mut budget = SpeechBudget::new(0);
         for second in 1..=600 {
-            budget.input_reached(second * S);
-            assert!(budget.admit(S));
+            assert!(budget.admit(S, second * S));
         }
         assert_eq!(budget.dropped(), 0);
         assert!(!budget.take_first_drop());
@@ -98,19 +96,18 @@ mod tests {
     fn three_times_real_time_is_cut_to_real_time_after_the_allowance() {
         let mut budget = SpeechBudget::new(2 * S);
         let mut taken = 0;
-        for step in 1..=300u64 {
-            // 100 ms of input, 300 ms of speech back.
-            budget.input_reached(step * S / 10);
+        for step in 1..=600u64 {
+            // 100 ms of timeline, 300 ms of speech.
             for _ in 0..3 {
-                if budget.admit(S / 10) {
+                if budget.admit(S / 10, step * S / 10) {
                     taken += S / 10;
                 }
             }
         }
-        // 30 s of input: 30 s of speech plus the 7 s allowance taken (less what a whole chunk
-        // could not use), the rest dropped.
-        assert!(taken <= 37 * S && taken >= 37 * S - S / 10, "{taken}");
-        assert_eq!(budget.dropped(), 90 * S - taken);
+        // 60 s: 60 s of speech plus the 22 s allowance taken (less what a whole chunk could
+        // not use), the rest dropped.
+        assert!(taken <= 82 * S && taken >= 82 * S - S / 10, "{taken}");
+        assert_eq!(budget.dropped(), 180 * S - taken);
         assert!(budget.take_first_drop());
         assert!(!budget.take_first_drop(), "reported once");
     }
@@ -118,9 +115,8 @@ mod tests {
     #[test]
     fn a_replay_after_an_outage_fits_the_allowance() {
         let mut budget = SpeechBudget::new(10 * S);
-        budget.input_reached(20 * S);
-        // The 10 s replayed plus the engine's answer a few seconds ahead, all at once.
-        assert!(budget.admit(14 * S));
+        // The 10 s replayed plus a turn of 20 s, all at once.
+        assert!(budget.admit(30 * S, 20 * S));
         assert_eq!(budget.dropped(), 0);
     }
 }

@@ -207,7 +207,11 @@ impl Output {
     /// Translated speech arrived. Speech beyond what the engine can have said in real time
     /// (see `overproduction.rs`) is dropped and counted.
     pub fn push_audio(&mut self, samples: &[i16], arrived: Instant) -> PadItems {
-        if !timeline::is_silence(samples) && !self.speech_budget.admit(samples.len() as u64) {
+        if !timeline::is_silence(samples)
+            && !self
+                .speech_budget
+                .admit(samples.len() as u64, self.timeline.written())
+        {
             self.reported_progress = None;
             return PadItems::default();
         }
@@ -289,7 +293,6 @@ impl Output {
     /// The input now reaches `input_end`: output is written up to where it is due.
     pub fn input_reached(&mut self, input_end: u64) -> PadItems {
         self.input_end = Some(input_end);
-        self.speech_budget.input_reached(input_end);
         if let Some(answered) = &mut self.answered {
             answered.input_reached(Instant::now(), input_end);
         }
