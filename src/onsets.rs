@@ -152,4 +152,15 @@ mod tests {
         noisy.extend(tone(400, 8000.0));
         assert_eq!(detector.push(&noisy), vec![0, word_at]);
     }
+
+    #[test]
+    fn a_skipped_stretch_moves_positions_on_and_counts_as_a_pause() {
+        let mut detector = OnsetDetector::new();
+        // Speech cut off mid-frame by a skipped hour: the next speech is an onset, at its
+        // position after the hour.
+        assert_eq!(detector.push(&tone(510, 4000.0)), vec![0]);
+        detector.skip(86_400_000);
+        let after = 510 * 24 + 86_400_000;
+        assert_eq!(detector.push(&tone(400, 4000.0)), vec![after]);
+    }
 }

@@ -106,7 +106,7 @@ mod tests {
         }
         // 60 s: 60 s of speech plus the 22 s allowance taken (less what a whole chunk could
         // not use), the rest dropped.
-        assert!(taken <= 82 * S && taken >= 82 * S - S / 10, "{taken}");
+        assert!((82 * S - S / 10..=82 * S).contains(&taken), "{taken}");
         assert_eq!(budget.dropped(), 180 * S - taken);
         assert!(budget.take_first_drop());
         assert!(!budget.take_first_drop(), "reported once");
