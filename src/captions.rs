@@ -9,6 +9,11 @@
 //! The protocol has no end-of-utterance event, so cues are cut here: at a sentence end once its
 //! speech has played, when a cue would grow past its size, after an idle time, or when it has
 //! been open for `max_assembly`.
+//!
+//! Text is taken at most as fast as a screen can show it ([`TextBudget`]): a server that sends
+//! megabytes of text must not cost time, memory or a timeline running hours ahead of the audio.
+//! Each piece of work here is linear in the text admitted, and the text held unfinished is at
+//! most a line.
 
 /// How subtitle text is cut; positions in samples.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,66 +45,141 @@ pub struct Cue {
     pub line_end: bool,
 }
 
+/// How much text a pad takes: at most `max_lines` × `line_chars` characters per `min_duration`
+/// of the output timeline (a full screen a second: 84 characters by default, four times fast
+/// speech), in bursts of at most `max_assembly` of that (336 characters). Text beyond it is
+/// dropped, whole words where it can be cut at a space, and counted.
+#[derive(Debug)]
+pub struct TextBudget {
+    /// Characters that may be taken now.
+    available: f64,
+    capacity: f64,
+    /// Characters earned per sample of timeline.
+    rate: f64,
+    /// Write head at the last refill.
+    refilled_at: u64,
+    dropped: u64,
+}
+
+impl TextBudget {
+    fn new(settings: &CueSettings) -> Self {
+        let screen = (settings.line_chars.max(1) * settings.max_lines.max(1)) as f64;
+        let min_duration = settings.min_duration.max(1) as f64;
+        let capacity = screen * (settings.max_assembly as f64 / min_duration).max(1.0);
+        Self {
+            available: capacity,
+            capacity,
+            rate: screen / min_duration,
+            refilled_at: 0,
+            dropped: 0,
+        }
+    }
+
+    /// The part of `delta` that may be taken with the write head at `written`; the rest is
+    /// counted as dropped. Linear in the delta's length.
+    fn admit<'a>(&mut self, delta: &'a str, written: u64) -> &'a str {
+        let earned = written.saturating_sub(self.refilled_at) as f64 * self.rate;
+        self.refilled_at = self.refilled_at.max(written);
+        self.available = (self.available + earned).min(self.capacity);
+        let allowed = self.available.max(0.0) as usize;
+        let Some((limit, _)) = delta.char_indices().nth(allowed) else {
+            self.available -= delta.chars().count() as f64;
+            return delta;
+        };
+        // Cut after the last whole word that fits (and its space: nothing is left unfinished),
+        // or at the limit inside a longer word.
+        let cut = delta[..limit]
+            .rfind(char::is_whitespace)
+            .filter(|&i| i > 0)
+            .map_or(limit, |i| {
+                i + delta[i..].chars().next().map_or(0, char::len_utf8)
+            });
+        let (taken, rest) = delta.split_at(cut);
+        let taken_chars = taken.chars().count();
+        self.available -= taken_chars as f64;
+        self.dropped += rest.chars().count() as u64;
+        taken
+    }
+}
+
 /// One text pad's builder.
 #[derive(Debug)]
-pub enum TextTrack {
+pub struct TextTrack {
+    budget: TextBudget,
+    builder: Builder,
+}
+
+#[derive(Debug)]
+enum Builder {
     Live(PhraseBuilder),
     Cues(CueBuilder),
 }
 
 impl TextTrack {
     pub fn new(settings: CueSettings) -> Self {
-        if settings.cues {
-            TextTrack::Cues(CueBuilder::new(settings))
+        let budget = TextBudget::new(&settings);
+        let builder = if settings.cues {
+            Builder::Cues(CueBuilder::new(settings))
         } else {
-            TextTrack::Live(PhraseBuilder::new(settings))
-        }
+            Builder::Live(PhraseBuilder::new(settings))
+        };
+        Self { budget, builder }
+    }
+
+    /// Characters of text dropped because they came faster than they can be shown.
+    pub fn dropped(&self) -> u64 {
+        let cues = match &self.builder {
+            Builder::Cues(b) => b.dropped,
+            Builder::Live(_) => 0,
+        };
+        self.budget.dropped + cues
     }
 
     /// Adds a fragment (append-only) whose speech is heard from `at`; returns what is ready.
     pub fn push(&mut self, delta: &str, at: u64, written: u64) -> Vec<Cue> {
-        match self {
-            TextTrack::Live(b) => b.push(delta, at, written),
-            TextTrack::Cues(b) => b.push(delta, at, written),
+        let delta = self.budget.admit(delta, written);
+        match &mut self.builder {
+            Builder::Live(b) => b.push(delta, at, written),
+            Builder::Cues(b) => b.push(delta, at, written),
         }
     }
 
     /// Speech for the open text was queued up to `speech_end`.
     pub fn activity(&mut self, written: u64, speech_end: u64) {
-        if let TextTrack::Cues(b) = self {
+        if let Builder::Cues(b) = &mut self.builder {
             b.activity(written, speech_end);
         }
     }
 
     /// What the write head's move to `written` lets out.
     pub fn poll(&mut self, written: u64, speech_end: u64) -> Vec<Cue> {
-        match self {
-            TextTrack::Live(b) => b.poll(written),
-            TextTrack::Cues(b) => b.poll(written, speech_end).into_iter().collect(),
+        match &mut self.builder {
+            Builder::Live(b) => b.poll(written),
+            Builder::Cues(b) => b.poll(written, speech_end).into_iter().collect(),
         }
     }
 
     /// Position up to which the pad may announce "nothing here" (GAP).
     pub fn hold(&self, written: u64) -> u64 {
-        match self {
-            TextTrack::Live(b) => b.hold(written),
-            TextTrack::Cues(b) => b.hold(written),
+        match &self.builder {
+            Builder::Live(b) => b.hold(written),
+            Builder::Cues(b) => b.hold(written),
         }
     }
 
     /// The segment the text belongs to ended: nothing more is coming for it.
     pub fn segment_ended(&mut self) -> Vec<Cue> {
-        match self {
-            TextTrack::Live(b) => b.flush(),
-            TextTrack::Cues(_) => Vec::new(),
+        match &mut self.builder {
+            Builder::Live(b) => b.flush(),
+            Builder::Cues(_) => Vec::new(),
         }
     }
 
     /// End of stream: everything out, speech up to `speech_end` included.
     pub fn close(&mut self, written: u64, speech_end: u64) -> Vec<Cue> {
-        match self {
-            TextTrack::Live(b) => b.flush(),
-            TextTrack::Cues(b) => {
+        match &mut self.builder {
+            Builder::Live(b) => b.flush(),
+            Builder::Cues(b) => {
                 b.activity(written, speech_end);
                 b.close().into_iter().collect()
             }
@@ -146,7 +226,23 @@ impl PhraseBuilder {
         } else {
             match self.held.rfind(char::is_whitespace) {
                 Some(i) => i,
-                None => return Vec::new(),
+                // A word longer than a line (or text without spaces) goes out a line at a time,
+                // so that what is held stays short.
+                None => match self
+                    .held
+                    .char_indices()
+                    .nth(self.settings.line_chars.max(1))
+                {
+                    Some(_) => {
+                        let chars = self.held.chars().count();
+                        let whole = chars - chars % self.settings.line_chars.max(1);
+                        self.held
+                            .char_indices()
+                            .nth(whole)
+                            .map_or(self.held.len(), |(i, _)| i)
+                    }
+                    None => return Vec::new(),
+                },
             }
         };
         let rest = self.held.split_off(ready);
@@ -158,6 +254,9 @@ impl PhraseBuilder {
 
     fn poll(&mut self, written: u64) -> Vec<Cue> {
         if !self.held.is_empty() && written >= self.last_activity + self.settings.idle {
+            // Let out now, so at the write head at the earliest: where its speech was has been
+            // written long ago, and a buffer placed there would be late.
+            self.held_at = self.held_at.max(written);
             return self.flush();
         }
         Vec::new()
@@ -223,6 +322,8 @@ pub struct CueBuilder {
     open: Option<OpenCue>,
     /// End of the last closed cue: cues never overlap.
     last_end: u64,
+    /// Characters that found no cue before the horizon.
+    dropped: u64,
 }
 
 impl CueBuilder {
@@ -231,6 +332,7 @@ impl CueBuilder {
             settings,
             open: None,
             last_end: 0,
+            dropped: 0,
         }
     }
 
@@ -256,9 +358,20 @@ impl CueBuilder {
             open.last_activity = written;
             text.clear();
         }
+        // Cues last at least `min_duration` each and never overlap: a burst of text would push
+        // them ever further past their speech. None starts later than this; its text is dropped.
+        let horizon = anchor.max(written)
+            + self
+                .settings
+                .max_assembly
+                .saturating_sub(self.settings.min_duration);
         if !text.trim().is_empty() || self.open.is_some() {
             if self.open.is_none() {
                 let start = anchor.max(self.last_end);
+                if start > horizon {
+                    self.dropped += text.chars().count() as u64;
+                    return closed;
+                }
                 self.open = Some(OpenCue {
                     start,
                     text: text.trim_start().to_owned(),
@@ -279,6 +392,10 @@ impl CueBuilder {
                 open.text.truncate(cut);
                 closed.extend(self.close());
                 let start = anchor.max(self.last_end);
+                if start > horizon {
+                    self.dropped += rest.chars().count() as u64;
+                    break;
+                }
                 self.open = Some(OpenCue {
                     start,
                     text: rest,
@@ -440,8 +557,9 @@ mod tests {
         // Later text anchored earlier still goes after what was pushed.
         let out = t.push("otra. ", 100, 0);
         assert_eq!(out[0].start, 500);
-        // One word longer than a line is cut, never shown longer.
-        let out = t.push(&format!("{} ", "x".repeat(100)), 600, 0);
+        // One word longer than a line is cut, never shown longer (a second later: the burst
+        // above used most of what a screen can show at once).
+        let out = t.push(&format!("{} ", "x".repeat(100)), 600, 1000 * MS);
         assert!(out.iter().all(|c| c.text.chars().count() <= 42));
     }
 
@@ -451,7 +569,13 @@ mod tests {
         assert!(t.push("hola", 200, 100).is_empty());
         assert_eq!(t.hold(10_000), 200, "no GAP past held text");
         assert!(t.poll(100 + 1199 * MS, 0).is_empty());
-        assert_eq!(t.poll(100 + 1200 * MS, 0)[0].text, "hola");
+        let out = t.poll(100 + 1200 * MS, 0);
+        assert_eq!(out[0].text, "hola");
+        assert_eq!(
+            out[0].start,
+            100 + 1200 * MS,
+            "at the write head, not in the past"
+        );
         t.push("adiós", 300, 0);
         assert_eq!(t.segment_ended()[0].text, "adiós");
     }
@@ -567,5 +691,63 @@ mod tests {
         t.push("nos", 0, 0);
         t.push(" días", 0, 0);
         assert_eq!(t.close(0, 0)[0].text, "Buenos días");
+    }
+
+    /// Counts the characters that are not spaces.
+    fn visible(text: &str) -> usize {
+        text.chars().filter(|c| !c.is_whitespace()).count()
+    }
+
+    #[test]
+    fn a_flood_of_text_is_cut_to_what_a_screen_shows_and_counted() {
+        let flood = "palabra ".repeat(256 * 1024); // 2 MiB, no sentence end
+        for cues in [false, true] {
+            let mut t = TextTrack::new(settings(cues));
+            let mut out = t.push(&flood, 1000, 1000);
+            out.extend(t.close(1000, 1000));
+            let shown: usize = out.iter().map(|c| c.text.chars().count()).sum();
+            // A burst of at most 4 screens (4 × 84 characters).
+            assert!(shown <= 336, "cues={cues}: {shown} characters shown");
+            assert!(shown >= 200, "cues={cues}: {shown} characters shown");
+            // Everything not shown is counted (spaces where lines wrap are not shown).
+            let dropped = t.dropped() as usize;
+            assert!(
+                dropped + shown <= flood.len() && dropped + shown + out.len() + 8 >= flood.len(),
+                "cues={cues}: {dropped} dropped + {shown} shown of {}",
+                flood.len()
+            );
+            // Nothing lands more than 4 s past where the text belongs.
+            for cue in &out {
+                assert!(cue.end <= 1000 + 4000 * MS, "cues={cues}: {cue:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn text_keeps_flowing_at_the_rate_a_screen_shows_it() {
+        // A second of timeline earns a screen (84 characters): fast speech is never cut.
+        let mut t = TextTrack::new(settings(false));
+        let mut shown = 0;
+        for second in 0..60u64 {
+            let text = "veinte caracteres y. ".repeat(3); // 63 characters a second
+            for cue in t.push(&text, second * 1000 * MS, second * 1000 * MS) {
+                shown += visible(&cue.text);
+            }
+        }
+        assert_eq!(t.dropped(), 0);
+        assert_eq!(shown, 60 * visible(&"veinte caracteres y. ".repeat(3)));
+    }
+
+    #[test]
+    fn text_without_spaces_is_held_a_line_at_most() {
+        let mut t = TextTrack::new(settings(false));
+        let mut out = Vec::new();
+        for i in 0..1000u64 {
+            // Ten characters every 200 ms, no space ever (within the rate a screen shows).
+            out.extend(t.push(&"字".repeat(10), i * 200 * MS, i * 200 * MS));
+        }
+        assert_eq!(t.dropped(), 0);
+        assert!(out.len() >= 200, "{} pieces", out.len());
+        assert!(out.iter().all(|c| c.text.chars().count() == 42));
     }
 }

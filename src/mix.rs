@@ -36,6 +36,11 @@ pub struct OriginalMix {
     /// Original samples from `start` on.
     original: VecDeque<i16>,
     start: u64,
+    /// Samples after a skipped stretch of input (the rest of a long gap, silence), each block
+    /// with its position; `original` is the first block.
+    later: VecDeque<(u64, VecDeque<i16>)>,
+    /// Input samples taken so far, skipped ones included.
+    end: u64,
     /// Spans `[start, end)` without a connected session; `end` None: still going on.
     outages: VecDeque<(u64, Option<u64>)>,
     follower: f64,
@@ -48,6 +53,8 @@ impl OriginalMix {
             settings,
             original: VecDeque::new(),
             start: 0,
+            later: VecDeque::new(),
+            end: 0,
             outages: VecDeque::new(),
             follower: 0.0,
             gain: settings.original_volume,
@@ -65,10 +72,31 @@ impl OriginalMix {
 
     /// The input's next samples, in engine format, in order from position 0.
     pub fn push_original(&mut self, samples: &[i16]) {
-        if self.uses_original() {
-            self.original.extend(samples);
-        } else {
-            self.start += samples.len() as u64;
+        let at = self.end;
+        self.end += samples.len() as u64;
+        if !self.uses_original() {
+            self.start = self.start.max(self.end);
+            return;
+        }
+        if self.original.is_empty() && self.later.is_empty() {
+            self.start = at;
+        }
+        let first_end = self.start + self.original.len() as u64;
+        match self.later.back_mut() {
+            Some((start, block)) if *start + block.len() as u64 == at => block.extend(samples),
+            None if first_end == at => self.original.extend(samples),
+            _ => self
+                .later
+                .push_back((at, samples.iter().copied().collect())),
+        }
+    }
+
+    /// `samples` of input that are not kept (the rest of a long gap: silence); memory does not
+    /// grow with them.
+    pub fn skip_original(&mut self, samples: u64) {
+        self.end += samples;
+        if !self.uses_original() {
+            self.start = self.start.max(self.end);
         }
     }
 
@@ -95,9 +123,17 @@ impl OriginalMix {
     }
 
     fn original_at(&self, position: u64) -> i16 {
+        let (start, block) = self
+            .later
+            .iter()
+            .rev()
+            .find(|(start, _)| *start <= position)
+            .map_or((self.start, &self.original), |(start, block)| {
+                (*start, block)
+            });
         position
-            .checked_sub(self.start)
-            .and_then(|i| self.original.get(i as usize).copied())
+            .checked_sub(start)
+            .and_then(|i| block.get(i as usize).copied())
             .unwrap_or(0)
     }
 
@@ -137,6 +173,15 @@ impl OriginalMix {
     }
 
     fn forget_before(&mut self, position: u64) {
+        while self
+            .later
+            .front()
+            .is_some_and(|(start, _)| *start <= position)
+        {
+            let (start, block) = self.later.pop_front().expect("checked");
+            self.start = start;
+            self.original = block;
+        }
         let drop = position.saturating_sub(self.start);
         let drop = (drop as usize).min(self.original.len());
         self.original.drain(..drop);
@@ -224,6 +269,28 @@ mod tests {
         assert_eq!(audio[10_000], 1000);
         assert_eq!(audio[19_999], 1000);
         assert_eq!(audio[20_000], 0);
+    }
+
+    #[test]
+    fn a_skipped_stretch_costs_nothing_and_the_original_resumes_after_it() {
+        let mut mix = OriginalMix::new(MixSettings {
+            original_volume: 1.0,
+            duck_level: 0.25,
+            attack: 0,
+            release: 0,
+            fallback_original: false,
+            captions_only: false,
+        });
+        mix.push_original(&[100; 1000]);
+        mix.skip_original(86_400_000);
+        mix.push_original(&[200; 1000]);
+        assert_eq!(mix.original.len() + mix.later[0].1.len(), 2000);
+        let mut before = vec![0i16; 1000];
+        mix.apply(0, &mut before);
+        assert!(before.iter().all(|&s| s == 100));
+        let mut after = vec![0i16; 1000];
+        mix.apply(86_401_000, &mut after);
+        assert!(after.iter().all(|&s| s == 200));
     }
 
     #[test]

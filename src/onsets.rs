@@ -66,6 +66,14 @@ impl OnsetDetector {
         onsets
     }
 
+    /// `samples` of input that are not heard (the rest of a long gap): silence, in effect.
+    pub fn skip(&mut self, samples: u64) {
+        self.position += samples;
+        self.partial.clear();
+        self.candidate = None;
+        self.unvoiced_run = ONSET_PAUSE;
+    }
+
     fn frame(&mut self, start: u64, frame: &[i16]) -> Option<u64> {
         let energy = frame.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / FRAME as f64;
         let rms = energy.sqrt();
@@ -143,5 +151,16 @@ mod tests {
         let word_at = noisy.len() as u64;
         noisy.extend(tone(400, 8000.0));
         assert_eq!(detector.push(&noisy), vec![0, word_at]);
+    }
+
+    #[test]
+    fn a_skipped_stretch_moves_positions_on_and_counts_as_a_pause() {
+        let mut detector = OnsetDetector::new();
+        // Speech cut off mid-frame by a skipped hour: the next speech is an onset, at its
+        // position after the hour.
+        assert_eq!(detector.push(&tone(510, 4000.0)), vec![0]);
+        detector.skip(86_400_000);
+        let after = 510 * 24 + 86_400_000;
+        assert_eq!(detector.push(&tone(400, 4000.0)), vec![after]);
     }
 }

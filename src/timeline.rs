@@ -23,6 +23,14 @@ use crate::protocol::translation::SAMPLE_RATE;
 const SILENCE_PEAK: u16 = 8;
 /// Engine progress between two outputs beyond which the second starts a new segment.
 pub const SEGMENT_GAP: u64 = 600 * SAMPLE_RATE as u64 / 1000;
+/// Silence longer than this in one advance of the write head (a long gap in the input) is not
+/// written out as samples: it is reported as a span with nothing in it.
+const MAX_SILENCE_WRITTEN: u64 = 60 * SAMPLE_RATE as u64;
+
+/// Whether translated audio is digital silence (never queued).
+pub fn is_silence(samples: &[i16]) -> bool {
+    samples.iter().all(|s| s.unsigned_abs() <= SILENCE_PEAK)
+}
 
 /// What one advance of the write head produced.
 #[derive(Debug, Default)]
@@ -31,6 +39,8 @@ pub struct Emitted {
     pub start: u64,
     /// Output samples: translation where queued, silence elsewhere.
     pub audio: Vec<i16>,
+    /// After `audio`, nothing up to this position (a silence too long to write out as samples).
+    pub silent_until: Option<u64>,
     /// Arrival times of translated chunks whose first sample is in `audio`.
     pub arrivals: Vec<Instant>,
     /// Translated text ready to go out.
@@ -219,6 +229,16 @@ impl Timeline {
         self.dropped
     }
 
+    /// Characters of translated text dropped for coming faster than a screen shows them.
+    pub fn text_dropped(&self) -> u64 {
+        self.translated.text.dropped()
+    }
+
+    /// Same for the source text.
+    pub fn source_text_dropped(&self) -> u64 {
+        self.source.text.dropped()
+    }
+
     /// Silent translated samples not queued.
     pub fn silence_skipped(&self) -> u64 {
         self.silence_skipped
@@ -248,7 +268,7 @@ impl Timeline {
         if samples.is_empty() {
             return Vec::new();
         }
-        if samples.iter().all(|s| s.unsigned_abs() <= SILENCE_PEAK) {
+        if is_silence(samples) {
             self.silence_skipped += samples.len() as u64;
             self.translated.after_silence = true;
             return Vec::new();
@@ -278,8 +298,8 @@ impl Timeline {
         let mut out = self.open_segment(progress, due);
         let segment = self.translated.segment.as_ref().expect("just opened");
         // Text that comes first goes at the segment's start; text that follows its speech goes
-        // with the latest of it.
-        let at = segment.latest_audio;
+        // with the latest of it; never before the write head (it would be late).
+        let at = segment.latest_audio.max(self.written);
         out.extend(
             self.translated
                 .text(delta, at, self.written, &mut self.utterances),
@@ -293,7 +313,15 @@ impl Timeline {
         let floor = self.written.max(due);
         let mut ignored = Vec::new();
         self.source.segment(progress, floor, &mut out, &mut ignored);
-        let at = self.source.segment.as_ref().expect("just opened").start;
+        // At its segment's start, unless the write head has passed it (later text of a long
+        // segment): a buffer placed behind the write head would be late.
+        let at = self
+            .source
+            .segment
+            .as_ref()
+            .expect("just opened")
+            .start
+            .max(self.written);
         out.extend(self.source.text(delta, at, self.written, &mut ignored));
         out
     }
@@ -341,9 +369,14 @@ impl Timeline {
         }
         let count = (to - self.written) as usize;
         let from_queue = count.min(self.pending.len());
-        emitted.audio.reserve(count);
-        emitted.audio.extend(self.pending.drain(..from_queue));
-        emitted.audio.resize(count, 0);
+        if (count - from_queue) as u64 > MAX_SILENCE_WRITTEN {
+            emitted.audio.extend(self.pending.drain(..from_queue));
+            emitted.silent_until = Some(to);
+        } else {
+            emitted.audio.reserve(count);
+            emitted.audio.extend(self.pending.drain(..from_queue));
+            emitted.audio.resize(count, 0);
+        }
         self.dequeued_total += from_queue as u64;
         while let Some(&(first, at)) = self.arrivals.front() {
             if first >= self.dequeued_total {
@@ -507,6 +540,19 @@ mod tests {
         t.advance(10 * S);
         let cues = t.push_source_text("again. ", 11 * S, 0);
         assert_eq!(cues[0].start, 10 * S);
+    }
+
+    #[test]
+    fn an_hour_of_silence_is_a_span_not_samples() {
+        let mut t = timeline();
+        t.push_audio(&[70; 50], Instant::now(), 0, 0);
+        let out = t.advance(3600 * S);
+        assert_eq!(out.audio, vec![70; 50]);
+        assert_eq!(out.silent_until, Some(3600 * S));
+        assert_eq!(t.written(), 3600 * S);
+        // Shorter silences are written out.
+        let out = t.advance(3601 * S);
+        assert_eq!((out.audio.len() as u64, out.silent_until), (S, None));
     }
 
     #[test]

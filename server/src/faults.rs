@@ -12,7 +12,9 @@
 //! discarded.
 //!
 //! `fault_answer_delay_ms` ends nothing: it makes a slow engine out of a fast one (every output goes
-//! out that much wall time after the engine produced it, `elapsed_ms` unchanged).
+//! out that much wall time after the engine produced it, `elapsed_ms` unchanged). Nor do the hostile
+//! outputs: `fault_huge_text_after_audio_ms` (one oversized transcript delta of each kind) and
+//! `fault_audio_repeat` (an engine that speaks several times faster than real time).
 
 use std::fmt;
 
@@ -98,6 +100,13 @@ pub struct Faults {
     /// meanwhile, and `session.closed` comes after the last delayed output. A slow engine, without
     /// slowing the test engine's decisions down.
     pub answer_delay_ms: Option<u64>,
+    /// Once this much input audio has arrived: one `session.output_transcript.delta` and one
+    /// `session.input_transcript.delta` of [`wire::HUGE_TEXT_BYTES`] each (words, no sentence
+    /// end), then the session goes on.
+    pub huge_text_after_audio_ms: Option<u64>,
+    /// Every output audio delta is sent this many times (2..=10): an engine producing that many
+    /// times more audio than real time.
+    pub audio_repeat: Option<u32>,
 }
 
 /// Why fault parameters were refused; the text names the parameter and what it accepts.
@@ -113,7 +122,7 @@ impl fmt::Display for FaultError {
 impl std::error::Error for FaultError {}
 
 /// Every query parameter name this module understands.
-pub const FAULT_PARAMETERS: [&str; 12] = [
+pub const FAULT_PARAMETERS: [&str; 14] = [
     "fault_expire_after_ms",
     "fault_expire_early_ms",
     "fault_drop_after_audio_ms",
@@ -126,6 +135,8 @@ pub const FAULT_PARAMETERS: [&str; 12] = [
     "fault_error_after_audio_ms",
     "fault_error_code",
     "fault_answer_delay_ms",
+    "fault_huge_text_after_audio_ms",
+    "fault_audio_repeat",
 ];
 
 fn parse_ms(name: &str, value: &str) -> Result<u64, FaultError> {
@@ -181,6 +192,18 @@ impl Faults {
                 self.error_after_audio_ms = Some(parse_ms(name, value)?)
             }
             "fault_answer_delay_ms" => self.answer_delay_ms = Some(parse_ms(name, value)?),
+            "fault_huge_text_after_audio_ms" => {
+                self.huge_text_after_audio_ms = Some(parse_ms(name, value)?)
+            }
+            "fault_audio_repeat" => match value.parse::<u32>() {
+                Ok(k @ 2..=10) => self.audio_repeat = Some(k),
+                _ => {
+                    return Err(FaultError(format!(
+                        "Invalid value for '{name}': '{value}'. Expected how many times each \
+                         audio delta is sent, from 2 to 10."
+                    )));
+                }
+            },
             "fault_refuse_status" => match value.parse::<u16>() {
                 Ok(s @ 400..=599) => self.refuse_status = Some(s),
                 _ => {
@@ -269,6 +292,10 @@ impl Faults {
             error_after_audio_ms: over.error_after_audio_ms.or(self.error_after_audio_ms),
             error_code: over.error_code.clone().or_else(|| self.error_code.clone()),
             answer_delay_ms: over.answer_delay_ms.or(self.answer_delay_ms),
+            huge_text_after_audio_ms: over
+                .huge_text_after_audio_ms
+                .or(self.huge_text_after_audio_ms),
+            audio_repeat: over.audio_repeat.or(self.audio_repeat),
         }
     }
 
@@ -316,6 +343,11 @@ impl Faults {
         );
         num("fault_error_after_audio_ms", self.error_after_audio_ms);
         num("fault_answer_delay_ms", self.answer_delay_ms);
+        num(
+            "fault_huge_text_after_audio_ms",
+            self.huge_text_after_audio_ms,
+        );
+        num("fault_audio_repeat", self.audio_repeat.map(u64::from));
         if let Some(k) = self.send {
             parts.push(format!("fault_send={}", k.name()));
         }
@@ -412,7 +444,8 @@ mod tests {
              &fault_send=oversized\
              &fault_rate_limit_first=2&fault_server_error_after_audio_ms=0\
              &fault_error_after_audio_ms=900&fault_error_code=insufficient_quota\
-             &fault_answer_delay_ms=3000&x=",
+             &fault_answer_delay_ms=3000&fault_huge_text_after_audio_ms=2000\
+             &fault_audio_repeat=3&x=",
         )
         .unwrap();
         assert_eq!(
@@ -430,6 +463,8 @@ mod tests {
                 error_after_audio_ms: Some(900),
                 error_code: Some("insufficient_quota".into()),
                 answer_delay_ms: Some(3000),
+                huge_text_after_audio_ms: Some(2000),
+                audio_repeat: Some(3),
             }
         );
         assert!(f.validate().is_ok());
@@ -458,6 +493,12 @@ mod tests {
                 "'fault_answer_delay_ms': '1.5'",
             ),
             ("fault_refuse_status=200", "400 to 599"),
+            ("fault_audio_repeat=1", "from 2 to 10"),
+            ("fault_audio_repeat=11", "from 2 to 10"),
+            (
+                "fault_huge_text_after_audio_ms=x",
+                "'fault_huge_text_after_audio_ms'",
+            ),
             ("fault_refuse_status=600", "400 to 599"),
             ("fault_send=bogus", "malformed_json, unknown_event"),
             ("fault_rate_limit_first=x", "'fault_rate_limit_first'"),

@@ -240,6 +240,7 @@ mod tests {
             let value = match p {
                 "fault_send" => "binary",
                 "fault_error_code" => "x",
+                "fault_audio_repeat" => "3",
                 _ => "429",
             };
             let r = parse(&[&flag, value]);

@@ -74,6 +74,11 @@ struct Session {
     pending_fault: Option<AudioAction>,
     /// `fault_answer_delay_ms`: how long engine events are held back (zero without it).
     answer_delay: Duration,
+    /// `fault_huge_text_after_audio_ms`, in samples, and its two frames (made up front, so that
+    /// making them does not hold up the reading of the client's audio), until it fires.
+    huge_text: Option<(u64, [Message; 2])>,
+    /// `fault_audio_repeat`: times each audio delta is sent (1 without it).
+    audio_repeat: u32,
 }
 
 /// Runs one connection to its end; the record is marked ended when `record` drops.
@@ -110,6 +115,8 @@ pub(crate) async fn run(
         triggers: faults.audio_triggers(),
         pending_fault: None,
         answer_delay: faults.answer_delay().unwrap_or_default(),
+        huge_text: faults.huge_text_after_audio_ms.map(huge_text_frames),
+        audio_repeat: faults.audio_repeat.unwrap_or(1),
     };
     shared.config.log(|| {
         format!(
@@ -172,6 +179,9 @@ pub(crate) async fn run(
     if faults.answer_delay_ms.is_some() {
         // In effect from the start: the engine's first output is already held back.
         s.record_fired("fault_answer_delay_ms");
+    }
+    if faults.audio_repeat.is_some() {
+        s.record_fired("fault_audio_repeat");
     }
     let end = match sent {
         Err(Gone) => End::ClientGone,
@@ -599,7 +609,7 @@ impl Session {
                     if !self.closing && self.pending_fault.is_none() {
                         self.translate(pcm);
                     }
-                    Ok(())
+                    self.send_huge_text_when_due().await
                 }
                 Err(e) => self.reject(rec, e, client_id, true).await,
             },
@@ -665,6 +675,26 @@ impl Session {
         }
     }
 
+    /// `fault_huge_text_after_audio_ms`: once the input audio has reached it, one oversized delta
+    /// of translated text and one of source text, at the engine's current position.
+    async fn send_huge_text_when_due(&mut self) -> Result<(), Gone> {
+        if self
+            .huge_text
+            .as_ref()
+            .is_none_or(|(at, _)| self.audio_samples < *at)
+        {
+            return Ok(());
+        }
+        let Some((_, frames)) = self.huge_text.take() else {
+            return Ok(());
+        };
+        self.record_fired("fault_huge_text_after_audio_ms");
+        for frame in frames {
+            self.sink.send(frame).await.map_err(|_| Gone)?;
+        }
+        Ok(())
+    }
+
     async fn on_output(&mut self, output: EngineOutput, elapsed_ms: u64) -> Result<(), Gone> {
         match output {
             EngineOutput::InputTranscript(t) => {
@@ -682,10 +712,12 @@ impl Session {
                 }
             }
             EngineOutput::OutputAudio(pcm) => {
-                for chunk in pcm.chunks(MAX_DELTA_SAMPLES) {
-                    let id = self.event_id();
-                    self.send(server::output_audio_delta(&id, chunk, elapsed_ms))
-                        .await?;
+                for _ in 0..self.audio_repeat {
+                    for chunk in pcm.chunks(MAX_DELTA_SAMPLES) {
+                        let id = self.event_id();
+                        self.send(server::output_audio_delta(&id, chunk, elapsed_ms))
+                            .await?;
+                    }
                 }
             }
         }
@@ -736,6 +768,19 @@ fn delay_events(
         }
     });
     (delayed, AbortOnDrop(task))
+}
+
+/// `fault_huge_text_after_audio_ms=ms`: when it fires (in samples of input), and its frames: one
+/// oversized delta of translated text, one of source text, at the engine position `ms`.
+fn huge_text_frames(ms: u64) -> (u64, [Message; 2]) {
+    let text = wire::huge_text();
+    let elapsed_ms = ms / 200 * 200;
+    let frames = [
+        server::output_transcript_delta("ev_huge_1", &text, elapsed_ms),
+        server::input_transcript_delta("ev_huge_2", &text, elapsed_ms),
+    ]
+    .map(|v| Message::text(v.to_string()));
+    (ms * 24, frames)
 }
 
 /// `fault_stall_after_audio_ms`: the connection is held, silent, until the client goes.

@@ -16,6 +16,7 @@ use super::output::{Output, PadItems, samples_to_time, time_to_samples};
 use super::settings::{self, Settings, language_problem};
 use crate::connection::{Connection, ConnectionEvent, ConnectionState};
 use crate::convert::EngineFormatConverter;
+use crate::input_gaps::{self, GAP_HEARD_SAMPLES};
 use crate::mix::OriginalMix;
 use crate::pad_queue::{Item, PadQueue};
 use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
@@ -129,18 +130,30 @@ struct State {
     outgoing: Vec<Vec<i16>>,
     /// Engine-format input not yet handed to the mix (the original under the translation).
     heard: Vec<i16>,
+    /// Samples appended to the outgoing stream so far: positions as the engine counts them.
+    engine_samples: u64,
     segment: gst::FormattedSegment<gst::ClockTime>,
     /// End of the input so far: where the next buffer should start.
     next_pts: Option<gst::ClockTime>,
     upstream_live: Option<bool>,
+    /// Live: how late upstream may deliver a buffer after its end (its reported latency).
+    upstream_latency: gst::ClockTime,
+    /// Silence the engine has heard for the gap in progress (reset by real input).
+    gap_heard: u64,
+    /// Live: input up to here was missing and is covered already; late buffers are clipped.
+    covered_until: Option<gst::ClockTime>,
+    /// End of stream reached: no more input, nothing to cover.
+    at_eos: bool,
     latency_samples: u64,
     dropped_chunks: u64,
     stats_task: Option<tokio::task::AbortHandle>,
+    /// Live: covers input that does not come (see [`RealtimeTranslate::cover_missing_input`]).
+    gap_watch: Option<tokio::task::AbortHandle>,
 }
 
 impl Drop for State {
     fn drop(&mut self) {
-        if let Some(task) = &self.stats_task {
+        for task in [&self.stats_task, &self.gap_watch].into_iter().flatten() {
             task.abort();
         }
     }
@@ -150,6 +163,7 @@ impl State {
     /// Appends engine-format samples to the outgoing stream; full 200 ms chunks wait in
     /// `outgoing` for [`RealtimeTranslate::send_outgoing`].
     fn send(&mut self, samples: &[i16]) {
+        self.engine_samples += samples.len() as u64;
         self.chunk.extend_from_slice(samples);
         self.heard.extend_from_slice(samples);
         while self.chunk.len() >= CHUNK_SAMPLES {
@@ -183,23 +197,31 @@ impl State {
     }
 
     /// Time passed with no input: the converter's filter tail (which belongs before the gap)
-    /// goes out first, then silence for the gap.
-    fn fill_gap(&mut self, duration: gst::ClockTime) {
+    /// goes out first, then silence for the gap, of which the engine hears at most a few seconds
+    /// (see `input_gaps.rs`): the rest is skipped, by the mix and the output's positions too, so
+    /// a gap of any length costs the same memory and is not billed.
+    fn fill_gap(
+        &mut self,
+        duration: gst::ClockTime,
+        mix: &Mutex<OriginalMix>,
+        output: &mut Output,
+    ) {
         let tail = self
             .converter
             .as_mut()
             .map(|c| c.drain())
             .unwrap_or_default();
         self.send(&tail);
-        self.send_silence(duration);
-    }
-
-    fn send_silence(&mut self, duration: gst::ClockTime) {
-        let samples = time_to_samples(duration) as usize;
-        // A single call for hours of silence would allocate it all: cap it (the engine only
-        // needs to hear that time passed; a very long gap is rare and bounded here to 10 min).
-        let samples = samples.min(600 * SAMPLE_RATE as usize);
-        self.send(&vec![0; samples]);
+        let samples = time_to_samples(duration);
+        let heard = samples.min(GAP_HEARD_SAMPLES.saturating_sub(self.gap_heard));
+        self.gap_heard += heard;
+        self.send(&vec![0; heard as usize]);
+        let skipped = samples - heard;
+        if skipped > 0 {
+            self.hand_over(mix, output);
+            mix.lock().unwrap().skip_original(skipped);
+            output.input_skipped(self.engine_samples, skipped);
+        }
     }
 }
 
@@ -408,7 +430,15 @@ impl RealtimeTranslate {
 
     /// Connection state changes: an element message for operators, and the fallback audio
     /// while no session takes the input.
-    fn on_connection_state(&self, state: ConnectionState, position: u64) {
+    fn on_connection_state(&self, state: ConnectionState, sent: u64) {
+        // The connection counts the audio it was sent; skipped gaps put the input further on.
+        let position = self
+            .shared
+            .output
+            .lock()
+            .unwrap()
+            .sent_to_input
+            .to_input(sent);
         gst::info!(
             CAT,
             imp = self,
@@ -481,26 +511,40 @@ impl RealtimeTranslate {
                 self.shared.push_items(items);
                 let utterances = output.take_utterances();
                 let origin = output.origin;
+                let overproducing = output
+                    .speech_budget
+                    .take_first_drop()
+                    .then(|| output.speech_budget.allowance_seconds());
                 drop(output);
                 self.report_utterances(origin, utterances);
+                if let Some(allowance) = overproducing {
+                    self.warn_overproduction(allowance);
+                }
             }
             SessionEvent::OutputTranscript(delta) => {
-                gst::debug!(CAT, imp = self, "translated text {delta:?}");
+                gst::debug!(CAT, imp = self, "translated text ({} bytes)", delta.len());
                 let mut output = self.shared.output.lock().unwrap();
+                let dropped_before = output.timeline.text_dropped();
                 for item in output.push_text(&delta) {
                     self.shared.text.push_nowait(item);
                 }
+                let dropped = output.timeline.text_dropped() - dropped_before;
                 let utterances = output.take_utterances();
                 let origin = output.origin;
                 drop(output);
                 self.report_utterances(origin, utterances);
+                self.warn_text_dropped("translated", dropped);
             }
             SessionEvent::InputTranscript(delta) => {
-                gst::debug!(CAT, imp = self, "source text {delta:?}");
+                gst::debug!(CAT, imp = self, "source text ({} bytes)", delta.len());
                 let mut output = self.shared.output.lock().unwrap();
+                let dropped_before = output.timeline.source_text_dropped();
                 for item in output.push_source_text(&delta) {
                     self.shared.source_text.push_nowait(item);
                 }
+                let dropped = output.timeline.source_text_dropped() - dropped_before;
+                drop(output);
+                self.warn_text_dropped("source", dropped);
             }
             SessionEvent::Progress { input_samples } => {
                 self.shared
@@ -512,6 +556,27 @@ impl RealtimeTranslate {
             SessionEvent::Warning(text) => self.warn(&text),
             // The connection turns session lifecycle into its own events.
             SessionEvent::Connected { .. } | SessionEvent::Finished | SessionEvent::Failed(_) => {}
+        }
+    }
+
+    /// The engine sends more speech than real time: said once per stream, on the bus, whatever
+    /// other warnings were posted lately (each drop is counted in `stats`).
+    fn warn_overproduction(&self, allowance: f64) {
+        let text = format!(
+            "the translation engine sends more audio than real time: translated speech beyond \
+             {allowance:.0} s ahead of the input is dropped (translation-overproduced-seconds)"
+        );
+        gst::warning!(CAT, imp = self, "{text}");
+        gst::element_imp_warning!(self, gst::StreamError::Failed, ("{}", text));
+    }
+
+    /// Text that came faster than a screen shows it was dropped (counted in `stats`).
+    fn warn_text_dropped(&self, which: &str, characters: u64) {
+        if characters > 0 {
+            self.warn(&format!(
+                "the engine sent {which} text faster than subtitles can show it: \
+                 {characters} characters dropped"
+            ));
         }
     }
 
@@ -695,9 +760,14 @@ impl RealtimeTranslate {
         }
     }
 
-    fn upstream_is_live(&self) -> bool {
+    /// Whether upstream is live, and its latency.
+    fn upstream_liveness(&self) -> (bool, gst::ClockTime) {
         let mut query = gst::query::Latency::new();
-        self.sinkpad.peer_query(&mut query) && query.result().0
+        if !self.sinkpad.peer_query(&mut query) {
+            return (false, gst::ClockTime::ZERO);
+        }
+        let (live, min, _) = query.result();
+        (live, min)
     }
 
     fn chain(&self, buffer: gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
@@ -711,9 +781,10 @@ impl RealtimeTranslate {
             .as_ref()
             .is_some_and(|s| s.upstream_live.is_none());
         if needs_liveness {
-            let live = self.upstream_is_live();
+            let (live, upstream_latency) = self.upstream_liveness();
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.upstream_live = Some(live);
+                state.upstream_latency = upstream_latency;
                 if let Some(connection) = &state.connection {
                     connection.set_lossless(!live);
                 }
@@ -736,13 +807,35 @@ impl RealtimeTranslate {
             let rate = converter.in_info().rate() as u64;
             let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
             let frames = (map.len() / converter.in_info().bpf() as usize) as u64;
-            let duration = gst::ClockTime::from_nseconds(
-                (frames as u128 * 1_000_000_000 / rate as u128) as u64,
-            );
-            let pts = buffer
+            let mut pts = buffer
                 .pts()
                 .or(state.next_pts)
                 .unwrap_or_else(|| state.segment.start().unwrap_or(gst::ClockTime::ZERO));
+            // Live input that comes after the element covered its time (it was missing for
+            // long): what is left of it goes on from there, or the engine would hear that
+            // time twice.
+            let mut skip_bytes = 0;
+            if let Some(covered) = state.covered_until
+                && pts < covered
+            {
+                let bpf = converter.in_info().bpf() as usize;
+                let late = input_gaps::frames_in(covered - pts, rate);
+                if late >= frames {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "input at {pts} came after its time was covered"
+                    );
+                    return Ok(gst::FlowSuccess::Ok);
+                }
+                skip_bytes = late as usize * bpf;
+                pts = covered;
+            }
+            let duration = gst::ClockTime::from_nseconds(
+                ((frames - (skip_bytes / converter.in_info().bpf() as usize) as u64) as u128
+                    * 1_000_000_000
+                    / rate as u128) as u64,
+            );
 
             let mut output = self.shared.output.lock().unwrap();
             let origin = *output.origin.get_or_insert(pts);
@@ -754,14 +847,17 @@ impl RealtimeTranslate {
                     "input gap of {}: sending silence",
                     pts - expected
                 );
-                state.fill_gap(pts - expected);
+                state.fill_gap(pts - expected, &self.shared.mix, &mut output);
             }
             let converted = state
                 .converter
                 .as_mut()
-                .map(|c| c.convert(&map))
+                .map(|c| c.convert(&map[skip_bytes..]))
                 .unwrap_or_default();
             drop(map);
+            if !converted.is_empty() {
+                state.gap_heard = 0;
+            }
             state.send(&converted);
             state.hand_over(&self.shared.mix, &mut output);
             state.next_pts = Some((pts + duration).max(expected));
@@ -829,7 +925,7 @@ impl RealtimeTranslate {
             let start = state.next_pts.unwrap_or(pts).min(pts);
             let end = pts + duration;
             if end > start {
-                state.fill_gap(end - start);
+                state.fill_gap(end - start, &self.shared.mix, &mut output);
             }
             state.hand_over(&self.shared.mix, &mut output);
             state.next_pts = Some(end.max(state.next_pts.unwrap_or(end)));
@@ -866,6 +962,7 @@ impl RealtimeTranslate {
             if !last.is_empty() {
                 state.outgoing.push(last);
             }
+            state.at_eos = true;
             state.connection.clone()
         };
         self.send_outgoing();
@@ -1059,6 +1156,10 @@ impl RealtimeTranslate {
         state.chunk.clear();
         state.outgoing.clear();
         state.heard.clear();
+        state.engine_samples = 0;
+        state.gap_heard = 0;
+        state.covered_until = None;
+        state.at_eos = false;
         state.next_pts = None;
         if let Some(live) = state.upstream_live {
             output.set_live(live);
@@ -1113,7 +1214,15 @@ impl RealtimeTranslate {
         *self.shared.mix.lock().unwrap() = OriginalMix::new(settings.mix_settings());
         *self.shared.ear_voice.lock().unwrap() = EarVoiceSpans::default();
         let write_lag = time_to_samples(gst::ClockTime::from_mseconds(settings.latency_ms.into()));
-        Output::new(settings.cue_settings(), settings.pacing, write_lag)
+        let outage_buffer = time_to_samples(gst::ClockTime::from_mseconds(
+            settings.outage_buffer_ms.into(),
+        ));
+        Output::new(
+            settings.cue_settings(),
+            settings.pacing,
+            write_lag,
+            outage_buffer,
+        )
     }
 
     /// Posts the `stats` structure on the bus every `stats-interval`, for as long as the stream
@@ -1139,6 +1248,79 @@ impl RealtimeTranslate {
         Some(task.abort_handle())
     }
 
+    /// Live input that stops coming (a stalled source, a timestamp jump) is noticed by the clock,
+    /// not by the next buffer: every [`input_gaps::WATCH_PERIOD`] the output is checked.
+    fn start_gap_watch(&self) -> tokio::task::AbortHandle {
+        let element = self.obj().downgrade();
+        let task = crate::runtime::RUNTIME.spawn(async move {
+            let mut ticks = tokio::time::interval(input_gaps::WATCH_PERIOD);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                let Some(element) = element.upgrade() else {
+                    return;
+                };
+                element.imp().cover_missing_input();
+            }
+        });
+        task.abort_handle()
+    }
+
+    /// Live: while input is missing, the output goes on with the clock (silence, on time), and
+    /// once it has been missing for [`input_gaps::ENGINE_WAIT`] the engine hears silence for it
+    /// (at most a few seconds a gap), so that it finishes the last words meanwhile.
+    fn cover_missing_input(&self) {
+        if self.obj().current_state() != gst::State::Playing || self.shared.audio.is_flushing() {
+            return;
+        }
+        let (Some(clock), Some(base_time)) = (self.obj().clock(), self.obj().base_time()) else {
+            return;
+        };
+        let now = clock.time().saturating_sub(base_time);
+        {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else { return };
+            if state.upstream_live != Some(true) || state.at_eos {
+                return;
+            }
+            let Some(next_pts) = state.next_pts else {
+                return;
+            };
+            let Some(end) = state.segment.to_running_time(next_pts) else {
+                return;
+            };
+            // When the next input should have come, at the latest.
+            let due = end + state.upstream_latency;
+            let mut output = self.shared.output.lock().unwrap();
+            let Some(origin) = output.origin else { return };
+            let input_end = state.input_end(origin);
+            if now > due + input_gaps::OUTPUT_WAIT {
+                // Written as if the input had come on time.
+                let items = output.clock_reached(input_end + time_to_samples(now - due));
+                self.shared.push_items(items);
+            }
+            let Some(missing) = now.checked_sub(due + input_gaps::ENGINE_WAIT) else {
+                return;
+            };
+            if missing < GAP_TOLERANCE {
+                return;
+            }
+            gst::debug!(
+                CAT,
+                imp = self,
+                "live input missing for {missing} more: covering it"
+            );
+            state.fill_gap(missing, &self.shared.mix, &mut output);
+            state.hand_over(&self.shared.mix, &mut output);
+            let covered = next_pts + missing;
+            state.next_pts = Some(covered);
+            state.covered_until = Some(covered);
+            let items = output.input_reached(state.input_end(origin));
+            self.shared.push_items(items);
+        }
+        self.send_outgoing();
+    }
+
     /// READY→PAUSED: settings are checked here, before any connection.
     fn prepare(&self) -> Result<(), gst::StateChangeError> {
         let (latency_samples, stats_interval_ms) = {
@@ -1161,12 +1343,18 @@ impl RealtimeTranslate {
             chunk: Vec::with_capacity(CHUNK_SAMPLES * 2),
             outgoing: Vec::new(),
             heard: Vec::new(),
+            engine_samples: 0,
             stats_task: self.start_stats_task(stats_interval_ms),
             segment: gst::FormattedSegment::new(),
             next_pts: None,
             upstream_live: None,
+            upstream_latency: gst::ClockTime::ZERO,
+            gap_heard: 0,
+            covered_until: None,
+            at_eos: false,
             latency_samples,
             dropped_chunks: 0,
+            gap_watch: Some(self.start_gap_watch()),
         };
         if let Err(err) = self.start_connection(&mut state) {
             gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", err));
@@ -1195,6 +1383,15 @@ impl RealtimeTranslate {
                 output.timeline.pending(),
                 output.timeline.dropped(),
                 output.timeline.silence_skipped(),
+            )
+        };
+        let (overproduced, gap_skipped, text_dropped, source_text_dropped) = {
+            let output = self.shared.output.lock().unwrap();
+            (
+                output.speech_budget.dropped(),
+                output.sent_to_input.total_skipped(),
+                output.timeline.text_dropped(),
+                output.timeline.source_text_dropped(),
             )
         };
         let mut delays: Vec<u64> = self.shared.delays.lock().unwrap().iter().copied().collect();
@@ -1228,6 +1425,10 @@ impl RealtimeTranslate {
                 "translation-silence-skipped-seconds",
                 seconds(silence_skipped),
             )
+            .field("translation-overproduced-seconds", seconds(overproduced))
+            .field("input-gap-skipped-seconds", seconds(gap_skipped))
+            .field("subtitle-dropped-characters", text_dropped)
+            .field("source-subtitle-dropped-characters", source_text_dropped)
             .field("input-chunks-dropped", dropped)
             .field(
                 "connection-state",
@@ -1366,6 +1567,7 @@ impl ObjectSubclass for RealtimeTranslate {
             output: Mutex::new(Output::new(
                 Settings::default().cue_settings(),
                 Pacing::default(),
+                0,
                 0,
             )),
             mix: Mutex::new(OriginalMix::new(Settings::default().mix_settings())),

@@ -16,10 +16,12 @@ use std::time::{Duration, Instant};
 
 use super::enums::Pacing;
 use crate::captions::{Cue, CueSettings};
+use crate::input_gaps::SentToInput;
 use crate::onsets::OnsetDetector;
+use crate::overproduction::SpeechBudget;
 use crate::pad_queue::Item;
 use crate::protocol::translation::SAMPLE_RATE;
-use crate::timeline::{Emitted, Timeline, Utterance};
+use crate::timeline::{self, Emitted, Timeline, Utterance};
 
 /// Translated speech kept waiting at most: 2 minutes, far beyond any real backlog in real time.
 const MAX_PENDING_SAMPLES: usize = 120 * SAMPLE_RATE as usize;
@@ -127,10 +129,15 @@ pub struct Output {
     text_pad: TextPad,
     source_text_pad: TextPad,
     discont: bool,
+    /// Translated speech taken against the input heard (an engine faster than real time).
+    pub speech_budget: SpeechBudget,
+    /// Where the audio sent to the engine lies on the input's timeline (long gaps are cut).
+    pub sent_to_input: SentToInput,
 }
 
 impl Output {
-    pub fn new(cues: CueSettings, pacing: Pacing, write_lag: u64) -> Self {
+    /// `outage_buffer`: samples of audio an outage may replay at once (see `overproduction.rs`).
+    pub fn new(cues: CueSettings, pacing: Pacing, write_lag: u64, outage_buffer: u64) -> Self {
         let max_pending = match pacing {
             Pacing::Realtime => MAX_PENDING_SAMPLES,
             Pacing::None => MAX_PENDING_SAMPLES_UNPACED,
@@ -146,7 +153,16 @@ impl Output {
             text_pad: TextPad::default(),
             source_text_pad: TextPad::default(),
             discont: true,
+            speech_budget: SpeechBudget::new(outage_buffer),
+            sent_to_input: SentToInput::default(),
         }
+    }
+
+    /// `samples` of input after `sent` samples sent to the engine are never sent (the rest of a
+    /// long gap): the speech-onset detector and the engine's positions skip them too.
+    pub fn input_skipped(&mut self, sent: u64, samples: u64) {
+        self.sent_to_input.skipped(sent, samples);
+        self.onsets.skip(samples);
     }
 
     /// Non-live input: from now on the write head waits for the engine's answers.
@@ -173,10 +189,10 @@ impl Output {
         }
     }
 
-    /// The engine says the output that follows was produced having heard the input up to
+    /// The engine says the output that follows was produced having heard the audio sent up to
     /// `position`.
     pub fn engine_progress(&mut self, position: u64) {
-        self.reported_progress = Some(position);
+        self.reported_progress = Some(self.sent_to_input.to_input(position));
     }
 
     /// Engine progress for output arriving now: what the engine said, or else the input's end
@@ -193,8 +209,17 @@ impl Output {
         (progress, self.due(input_end))
     }
 
-    /// Translated speech arrived.
+    /// Translated speech arrived. Speech beyond what the engine can have said in real time
+    /// (see `overproduction.rs`) is dropped and counted.
     pub fn push_audio(&mut self, samples: &[i16], arrived: Instant) -> PadItems {
+        if !timeline::is_silence(samples)
+            && !self
+                .speech_budget
+                .admit(samples.len() as u64, self.timeline.written())
+        {
+            self.reported_progress = None;
+            return PadItems::default();
+        }
         let (progress, due) = self.progress();
         let cues = self.timeline.push_audio(samples, arrived, progress, due);
         let mut items = self.write_arrived();
@@ -245,6 +270,11 @@ impl Output {
                 .push(Item::Buffer(buffer, std::mem::take(&mut arrivals)));
             position += piece.len() as u64;
         }
+        if let (Some(origin), Some(to)) = (self.origin, emitted.silent_until) {
+            // A long stretch with nothing to say (a gap in the input): one GAP, not hours of
+            // silence in memory.
+            items.audio.push(gap(origin, position, to));
+        }
         items.text = self.cue_items(&emitted.cues, false);
         items.source_text = self.cue_items(&emitted.source_cues, true);
         self.gaps(&mut items, false);
@@ -281,6 +311,15 @@ impl Output {
             return PadItems::default();
         }
         let emitted = self.timeline.advance(to);
+        self.items(emitted)
+    }
+
+    /// Live input is late: the output goes on as if it had reached `position` (the input's end
+    /// stays where it is; input that still comes is heard, but its time has been written).
+    pub fn clock_reached(&mut self, position: u64) -> PadItems {
+        let emitted = self
+            .timeline
+            .advance(position.saturating_sub(self.write_lag));
         self.items(emitted)
     }
 

@@ -296,6 +296,8 @@ pub struct Run {
     pub texts: Vec<(f64, String)>,
     pub errors: Vec<String>,
     pub warnings: Vec<String>,
+    /// Element messages (statistics, connection states), in order.
+    pub messages: Vec<gst::Structure>,
     pub eos: bool,
     pub wall: Duration,
 }
@@ -350,13 +352,13 @@ pub fn mono_caps(rate: u32) -> gst::Caps {
         .build()
 }
 
-fn buffer_of(samples: &[i16]) -> gst::Buffer {
+pub fn buffer_of(samples: &[i16]) -> gst::Buffer {
     let bytes: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
     gst::Buffer::from_mut_slice(bytes)
 }
 
 /// Waits for EOS or an error (or `timeout`), collecting messages.
-fn wait_end(pipeline: &gst::Pipeline, run: &mut Run, timeout: Duration, started: Instant) {
+pub fn wait_end(pipeline: &gst::Pipeline, run: &mut Run, timeout: Duration, started: Instant) {
     let bus = pipeline.bus().unwrap();
     while started.elapsed() < timeout {
         let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(50)) else {
@@ -373,15 +375,18 @@ fn wait_end(pipeline: &gst::Pipeline, run: &mut Run, timeout: Duration, started:
                 return;
             }
             gst::MessageView::Warning(w) => run.warnings.push(w.error().to_string()),
+            gst::MessageView::Element(e) => {
+                run.messages.extend(e.structure().map(|s| s.to_owned()))
+            }
             _ => {}
         }
     }
 }
 
-type Sinks = Vec<(gst_app::AppSink, Arc<Mutex<PadLog>>)>;
+pub type Sinks = Vec<(gst_app::AppSink, Arc<Mutex<PadLog>>)>;
 
 /// `appsrc` (live or not) → `element` → a recorded sink per src pad, and the run to fill in.
-fn assemble(
+pub fn assemble(
     element: gst::Element,
     rate: u32,
     samples: &[i16],
@@ -421,8 +426,23 @@ pub fn pipeline_failures(run: &Run) -> Vec<String> {
 /// 20 ms buffers in real time: it waits on the pipeline clock until the running time reaches a
 /// buffer's end, then pushes it with PTS = its start; then EOS.
 pub fn run_live(element: gst::Element, rate: u32, samples: &[i16], timeout: Duration) -> Run {
+    run_live_jumping(element, rate, samples, None, timeout)
+}
+
+/// Like [`run_live`], with the input's time jumping ahead by `jump.1` before sample `jump.0`
+/// (a live source that stops for that long: the feeder waits through it, then goes on with
+/// timestamps that far ahead).
+pub fn run_live_jumping(
+    element: gst::Element,
+    rate: u32,
+    samples: &[i16],
+    jump: Option<(usize, Duration)>,
+    timeout: Duration,
+) -> Run {
     let started = Instant::now();
     let (pipeline, src, sinks, mut run) = assemble(element, rate, samples, true);
+    let (jump_at, jump_ns) = jump.map_or((usize::MAX, 0), |(at, d)| (at, d.as_nanos() as u64));
+    run.input_end += jump_ns as f64 / 1e9;
     if pipeline.set_state(gst::State::Playing).is_err() {
         run.errors.push("state change to PLAYING failed".into());
     }
@@ -445,9 +465,16 @@ pub fn run_live(element: gst::Element, rate: u32, samples: &[i16], timeout: Dura
             let mut feed = Vec::new();
             let mut position = 0u64;
             for chunk in samples.chunks(per_buffer) {
-                let start = gst::ClockTime::from_nseconds(position * 1_000_000_000 / rate as u64);
+                let shift = if position as usize >= jump_at {
+                    jump_ns
+                } else {
+                    0
+                };
+                let start =
+                    gst::ClockTime::from_nseconds(position * 1_000_000_000 / rate as u64 + shift);
                 position += chunk.len() as u64;
-                let end = gst::ClockTime::from_nseconds(position * 1_000_000_000 / rate as u64);
+                let end =
+                    gst::ClockTime::from_nseconds(position * 1_000_000_000 / rate as u64 + shift);
                 let _ = clock.new_single_shot_id(base + end).wait();
                 let mut buffer = buffer_of(chunk);
                 {
@@ -497,7 +524,7 @@ pub fn run_live(element: gst::Element, rate: u32, samples: &[i16], timeout: Dura
 
 impl Run {
     /// Takes what the sinks recorded and works out where the input and the output speak.
-    fn finish(
+    pub fn finish(
         &mut self,
         sinks: &[(gst_app::AppSink, Arc<Mutex<PadLog>>)],
         rate: u32,

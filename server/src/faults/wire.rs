@@ -1,5 +1,5 @@
-//! What injected faults put on the wire, apart from ordinary events: the `fault_send` garbage frames
-//! and the silent `fault_stall_after_audio_ms` connection.
+//! What injected faults put on the wire, apart from ordinary events: the `fault_send` garbage frames,
+//! the silent `fault_stall_after_audio_ms` connection and the `fault_huge_text_after_audio_ms` text.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -14,6 +14,8 @@ use crate::protocol::SAMPLE_RATE;
 const STALL_CAP: Duration = Duration::from_secs(600);
 /// Size of the `fault_send=oversized` text frame.
 pub const OVERSIZED_FRAME_BYTES: usize = 20 * 1024 * 1024;
+/// Size of each `fault_huge_text_after_audio_ms` transcript delta.
+pub const HUGE_TEXT_BYTES: usize = 2 * 1024 * 1024;
 /// Size of the `fault_send=binary` frame.
 const GARBAGE_FRAME_BYTES: usize = 1024;
 
@@ -88,6 +90,21 @@ fn oversized_audio_delta(event_id: &str) -> String {
     text
 }
 
+/// [`HUGE_TEXT_BYTES`] of words (`palabra0 palabra1 …`) with no sentence end: text a caption
+/// track can neither show in time nor cut at a sentence.
+pub(crate) fn huge_text() -> String {
+    let mut text = String::with_capacity(HUGE_TEXT_BYTES + 16);
+    let mut n = 0u64;
+    while text.len() < HUGE_TEXT_BYTES {
+        text.push_str("palabra");
+        text.push_str(&(n % 10).to_string());
+        text.push(' ');
+        n += 1;
+    }
+    text.truncate(HUGE_TEXT_BYTES);
+    text
+}
+
 /// Pseudo-random bytes (xorshift, seeded from the clock) starting with 0xFF, so never UTF-8.
 fn garbage_bytes(seed: u64) -> Vec<u8> {
     let nanos = SystemTime::now()
@@ -118,6 +135,14 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&text).unwrap();
         let pcm = crate::protocol::decode_audio(v["delta"].as_str().unwrap()).unwrap();
         assert!(pcm.len() * 2 > OVERSIZED_FRAME_BYTES / 2 && pcm.iter().all(|&s| s == 0));
+    }
+
+    #[test]
+    fn huge_text_is_words_without_a_sentence_end() {
+        let text = huge_text();
+        assert_eq!(text.len(), HUGE_TEXT_BYTES);
+        assert!(text.split_whitespace().count() > 200_000);
+        assert!(!text.contains(['.', '!', '?']));
     }
 
     #[test]
