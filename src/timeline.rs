@@ -58,6 +58,10 @@ pub struct Utterance {
     pub speech: Option<u64>,
     /// Where its first caption is (none: speech only).
     pub caption: Option<u64>,
+    /// Where the write head was when its first speech arrived: the earliest it could be heard.
+    /// A translation later than its source allows is the engine's lateness when it starts here
+    /// (or right behind the translation before it).
+    pub arrival: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -68,6 +72,8 @@ struct Segment {
     source_onset: Option<u64>,
     speech: Option<u64>,
     caption: Option<u64>,
+    /// The write head when its first speech arrived.
+    arrival: Option<u64>,
     /// Where its latest audio chunk starts: text arriving now belongs about there.
     latest_audio: u64,
     reported: bool,
@@ -89,6 +95,7 @@ impl Segment {
             source_onset,
             speech: self.speech,
             caption: self.caption,
+            arrival: self.arrival,
         })
     }
 }
@@ -138,6 +145,7 @@ impl Track {
             source_onset: anchor.source_onset,
             speech: None,
             caption: None,
+            arrival: None,
             latest_audio: start,
             reported: false,
         });
@@ -277,6 +285,7 @@ impl Timeline {
         let at = self.speech_end();
         let segment = self.translated.segment.as_mut().expect("just opened");
         segment.speech.get_or_insert(at);
+        segment.arrival.get_or_insert(self.written);
         segment.latest_audio = at;
         self.utterances.extend(segment.utterance(false));
         self.arrivals.push_back((self.queued_total, arrived));
@@ -487,6 +496,8 @@ mod tests {
                 source_onset: 2 * S,
                 speech: Some(2 * S + ALIGN_LAG),
                 caption: Some(2 * S + ALIGN_LAG),
+                // Written up to 1 s when it arrived.
+                arrival: Some(S),
             }]
         );
     }

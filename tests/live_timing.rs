@@ -223,16 +223,20 @@ fn check(title: &str, engine: Engine, aligned: bool, run: &Run) -> Vec<String> {
         translated.len(),
         texts.len()
     );
+    let arrivals = Arrivals::from(run);
     match engine {
         Engine::Utterance { answer_delay_ms } => check_utterances(
             &mut failures,
+            &arrivals,
             source,
             translated,
             texts,
             aligned,
             answer_delay_ms as f64 / 1000.0,
         ),
-        Engine::Offline => check_offline(&mut failures, source, translated, texts, aligned),
+        Engine::Offline => {
+            check_offline(&mut failures, &arrivals, source, translated, texts, aligned)
+        }
     }
     for (pad, name) in [
         ("subtitle_src", "text"),
@@ -250,9 +254,48 @@ fn check(title: &str, engine: Engine, aligned: bool, run: &Run) -> Vec<String> {
     failures
 }
 
+/// When each translation arrived, from the element's `realtimetranslate/utterance` messages:
+/// where the write head was then, the earliest it could be heard. A translation that starts
+/// later than its source allows is the engine's lateness, not the element's, when it starts no
+/// later than that (or than the end of the translation queued before it): on a busy machine the
+/// engine (the offline one above all) answers late, and the element must still place it at once.
+struct Arrivals(Vec<(f64, f64)>);
+
+/// Slack for "at once": the 20 ms write steps and the span detector's 20 ms frames.
+const AT_ONCE: f64 = 0.1;
+
+impl Arrivals {
+    fn from(run: &Run) -> Arrivals {
+        Arrivals(
+            run.messages
+                .iter()
+                .filter(|m| m.name() == "realtimetranslate/utterance")
+                .filter_map(|m| {
+                    let onset = m.get::<gst::ClockTime>("translation-onset").ok()?;
+                    let arrival = m.get::<gst::ClockTime>("translation-arrival").ok()?;
+                    Some((onset.seconds_f64(), arrival.seconds_f64()))
+                })
+                .collect(),
+        )
+    }
+
+    /// Whether translated span `t` started as early as its arrival allowed: at the write head
+    /// when it arrived, or right behind the span before it.
+    fn placed_at_once(&self, t: &Span, before: Option<&Span>) -> bool {
+        let arrival = self
+            .0
+            .iter()
+            .find(|(onset, _)| (onset - t.start).abs() <= AT_ONCE)
+            .map(|(_, arrival)| *arrival);
+        let behind = before.map_or(f64::NEG_INFINITY, |b| b.end);
+        arrival.is_some_and(|arrival| t.start <= arrival.max(behind) + AT_ONCE)
+    }
+}
+
 /// The utterance engine answers utterances in order: translated span n goes with source n.
 fn check_utterances(
     failures: &mut Vec<String>,
+    arrivals: &Arrivals,
     source: &[Span],
     translated: &[Span],
     texts: &[(f64, String)],
@@ -295,7 +338,8 @@ fn check_utterances(
         // The engine answers 400 ms after the utterance ends, plus the injected delay: in low
         // delay the budget counts from there; aligned, the start is what matters.
         let latest = s.end + answer_delay + TRAIL_BUDGET;
-        if t.start < s.start - ONSET_TOLERANCE || t.start > latest {
+        let late_engine = arrivals.placed_at_once(t, i.checked_sub(1).map(|p| &translated[p]));
+        if t.start < s.start - ONSET_TOLERANCE || (t.start > latest && !late_engine) {
             failures.push(format!(
                 "(c) utterance {n}: source {:.2}–{:.2} s, translation starts at {:.2} s, outside \
                  [{:.2}, {latest:.2}] (source start .. source end + answer delay {answer_delay:.1} \
@@ -312,7 +356,7 @@ fn check_utterances(
             )),
             Some(_) => {}
         }
-        if aligned && t.start - s.start > ALIGN_BUDGET {
+        if aligned && t.start - s.start > ALIGN_BUDGET && !late_engine {
             failures.push(format!(
                 "(e) utterance {n}: translation starts {:.2} s after its source (at most \
                  {ALIGN_BUDGET} s when aligned)",
@@ -327,6 +371,7 @@ fn check_utterances(
 /// 1.5 s of its end); aligned, each source's first translated span starts within 1.5 s of it.
 fn check_offline(
     failures: &mut Vec<String>,
+    arrivals: &Arrivals,
     source: &[Span],
     translated: &[Span],
     texts: &[(f64, String)],
@@ -336,17 +381,18 @@ fn check_offline(
     if translated.is_empty() {
         failures.push("(c) no translated speech at all".into());
     }
-    for t in translated {
+    for (i, t) in translated.iter().enumerate() {
         let before = source
             .iter()
             .rev()
             .find(|s| s.start - ONSET_TOLERANCE <= t.start);
+        let late_engine = arrivals.placed_at_once(t, i.checked_sub(1).map(|p| &translated[p]));
         match before {
             None => failures.push(format!(
                 "(c) translated speech at {:.2} s starts before any source speech",
                 t.start
             )),
-            Some(s) if t.start > s.end + TRAIL_BUDGET => failures.push(format!(
+            Some(s) if t.start > s.end + TRAIL_BUDGET && !late_engine => failures.push(format!(
                 "(c) translated speech at {:.2} s, {:.2} s after the end of the latest source \
                  utterance before it ({:.2}–{:.2} s)",
                 t.start,
@@ -357,9 +403,14 @@ fn check_offline(
             Some(_) => {}
         }
         println!(
-            "  translated {:6.2}–{:<6.2} s after source {}",
+            "  translated {:6.2}–{:<6.2} s{} after source {}",
             t.start,
             t.end,
+            if late_engine {
+                " (at once on arrival)"
+            } else {
+                ""
+            },
             before.map_or("none".into(), |s| format!(
                 "{:.2}–{:.2} ({:+.2} from its start, {:+.2} from its end)",
                 s.start,
@@ -391,13 +442,21 @@ fn check_offline(
                     "(e) source {:.2}–{:.2} s: no translated speech starts before the next source",
                     s.start, s.end
                 )),
-                Some(t) if t.start - s.start > ALIGN_BUDGET => failures.push(format!(
-                    "(e) source {:.2}–{:.2} s: its translation starts {:.2} s after it (at most \
-                     {ALIGN_BUDGET} s when aligned)",
-                    s.start,
-                    s.end,
-                    t.start - s.start
-                )),
+                Some(t)
+                    if t.start - s.start > ALIGN_BUDGET
+                        && !arrivals.placed_at_once(
+                            t,
+                            translated.iter().rev().find(|b| b.end <= t.start),
+                        ) =>
+                {
+                    failures.push(format!(
+                        "(e) source {:.2}–{:.2} s: its translation starts {:.2} s after it (at \
+                         most {ALIGN_BUDGET} s when aligned)",
+                        s.start,
+                        s.end,
+                        t.start - s.start
+                    ))
+                }
                 Some(_) => {}
             }
         }

@@ -76,6 +76,7 @@ mod tests {
                 source_onset: 1000,
                 speech: Some(1000 + i * 100),
                 caption: (i % 2 == 0).then_some(1000 + i * 10),
+                arrival: None,
             });
         }
         let speech = spans.speech();

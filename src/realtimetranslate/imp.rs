@@ -604,6 +604,10 @@ impl RealtimeTranslate {
                         utterance.caption.map(|at| origin + samples_to_time(at)),
                     )
                     .field_if_some("caption-span", utterance.caption.map(span))
+                    .field_if_some(
+                        "translation-arrival",
+                        utterance.arrival.map(|at| origin + samples_to_time(at)),
+                    )
                     .build(),
             );
         }
