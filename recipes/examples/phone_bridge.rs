@@ -242,8 +242,8 @@ fn main() -> ExitCode {
         }
     };
     println!(
-        "bridging A (UDP {}, {}) ↔ B (UDP {}, {}); each hears the other ≈ {} ms later \
-         (the original at once, the translation once the engine answers); Ctrl-C ends the call",
+        "bridging A (UDP {}, {}) ↔ B (UDP {}, {}): each hears the other's voice ≈ {} ms later, \
+         the translation once the engine answers; Ctrl-C ends the call",
         args.a.listen,
         args.a.language,
         args.b.listen,

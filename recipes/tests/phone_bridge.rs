@@ -584,3 +584,47 @@ fn with_the_offline_engine_b_hears_spanish_speech_in_a_pause_and_a_hears_b_untra
         "B's voice at A at {level:.2} of its level"
     );
 }
+
+#[test]
+fn command_line_names_both_parties_and_refuses_what_cannot_bridge() {
+    let parse = |line: &[&str]| recipe::Args::parse(cli::Args::new(line.iter().copied()));
+    let parties = [
+        "--a-listen",
+        "5004",
+        "--a-send",
+        "192.0.2.10:4000",
+        "--b-listen",
+        "5006",
+        "--b-send",
+        "4002",
+    ];
+    let args = parse(&parties).unwrap();
+    assert_eq!(
+        (args.a.listen, args.a.send_host.as_str(), args.a.send_port),
+        (5004, "192.0.2.10", 4000)
+    );
+    assert_eq!(
+        (args.b.send_host.as_str(), args.b.send_port),
+        ("127.0.0.1", 4002)
+    );
+    assert_eq!(
+        (args.a.language.as_str(), args.b.language.as_str()),
+        ("en", "es")
+    );
+    assert_eq!(args.translate.backend(), "local");
+    assert_eq!((args.original_volume, args.duck_level), (0.8, 0.25));
+    assert_eq!(args.expected_latency_ms(), 100 + 200 + 250);
+    let description = recipe::pipeline_description(&args);
+    assert!(description.contains("udpsrc port=5004") && description.contains("port=4000"));
+
+    let refused = |extra: &[&str]| {
+        let mut line = parties.to_vec();
+        line.extend_from_slice(extra);
+        parse(&line).unwrap_err()
+    };
+    assert!(refused(&["--language", "fr"]).contains("--a-language"));
+    assert!(refused(&["--original-volume", "2"]).contains("between 0 and 1"));
+    assert!(refused(&["--b-listen", "5004"]).contains("must differ"));
+    assert!(refused(&["--a-send", "host:port"]).contains("[HOST:]PORT"));
+    assert!(parse(&parties[..6]).unwrap_err().contains("--b-send"));
+}
