@@ -4,7 +4,8 @@
 //! whose answers are deterministic (a 440 Hz tone as long as the sentence, and the text
 //! `Frase n de D ms.`), so what each phone hears can be checked exactly: the other's translation,
 //! after its source, with the original audible and ducked under it; and the mouth-to-ear delay
-//! is measured on the shared system clock.
+//! is measured on the shared system clock. A second call goes through the offline engine, as the
+//! recipe runs with no options.
 
 mod common;
 #[allow(dead_code)]
@@ -31,6 +32,9 @@ const ENGINE_END_SILENCE: f64 = 0.4;
 /// the engine's wait) and its translation at the other phone: the engine's work, the element's
 /// placement, scheduling.
 const SCHEDULING_SLACK: f64 = 1.5;
+/// Half the engine's tone amplitude (8000): the translation is heard above it, while the
+/// original's harmonics near 440 Hz, at `original-volume`, stay below.
+const TONE_HEARD: f64 = 4_000.0;
 
 fn free_udp_port() -> u16 {
     UdpSocket::bind("127.0.0.1:0")
@@ -246,7 +250,7 @@ impl Heard {
     fn tones(&self) -> Vec<(f64, f64)> {
         let mut spans: Vec<(f64, f64)> = Vec::new();
         for (i, &amplitude) in self.tone.iter().enumerate() {
-            if amplitude < 4_000.0 {
+            if amplitude < TONE_HEARD {
                 continue;
             }
             let (start, end) = (self.time(i), self.time(i + 1));
