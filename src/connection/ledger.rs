@@ -26,6 +26,10 @@ impl Ledger {
 
     /// `chunk` (input from `position` on) went to the session. The oldest audio falls off past
     /// the limit: it can no longer be sent again.
+    pub(super) fn is_full(&self) -> bool {
+        self.samples >= self.limit
+    }
+
     pub(super) fn record(&mut self, position: u64, chunk: &[i16]) {
         self.chunks.push_back((position, chunk.to_vec()));
         self.samples += chunk.len() as u64;

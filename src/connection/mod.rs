@@ -29,6 +29,7 @@ use router::Router;
 use sessions::{NetworkSessions, SessionOpener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 use supervisor::Supervisor;
 use tokio::sync::{Notify, mpsc};
 use types::Request;
@@ -137,6 +138,18 @@ impl Connection {
     /// Sends what is queued, ends the sessions politely; `Finished` follows.
     pub fn close(&self) {
         let _ = self.requests.send(Request::Close);
+    }
+
+    /// The element gives up waiting (end of stream took too long): whatever is still buffered
+    /// or unanswered is counted as untranslated before this returns (within 1 s), so that the
+    /// final statistics say what was lost. Blocks the calling (streaming) thread.
+    pub fn abandon(&self) {
+        let (reply, done) = tokio::sync::oneshot::channel();
+        if self.requests.send(Request::Abandon(reply)).is_ok() {
+            // The timer is made inside the runtime (a timer made outside has no reactor).
+            let _ = RUNTIME
+                .block_on(async { tokio::time::timeout(Duration::from_secs(1), done).await });
+        }
     }
 
     pub fn stats(&self) -> &ConnectionStats {

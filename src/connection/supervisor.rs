@@ -130,7 +130,10 @@ impl<O: SessionOpener> Supervisor<O> {
                 .as_ref()
                 .filter(|slot| slot.connected && !self.backlog.is_empty() && window_open)
                 .map(|slot| slot.audio.clone());
-            let window_reopens = (!window_open).then(|| self.last_answer.0 + ANSWER_GRACE);
+            // Closed for want of answers, it reopens after a grace; closed because the unanswered
+            // audio fills what can be kept, only answers (or a replacement) open it.
+            let window_reopens =
+                (!window_open && !self.ledger_full()).then(|| self.last_answer.0 + ANSWER_GRACE);
             let answer_arrived = self.answer_arrived.clone();
             let switch_ready = self.current.is_some();
             let stall_check = self.stall_deadline();
@@ -164,6 +167,12 @@ impl<O: SessionOpener> Supervisor<O> {
                             self.on_chunk(chunk);
                         }
                         self.start_close();
+                    }
+                    Some(Request::Abandon(reply)) => {
+                        self.abandon();
+                        let _ = reply.send(());
+                        self.router.report(ConnectionEvent::Finished);
+                        return;
                     }
                     None => return,
                 },
@@ -458,6 +467,9 @@ impl<O: SessionOpener> Supervisor<O> {
         if !self.lossless.load(Ordering::Relaxed) {
             return true;
         }
+        if self.ledger_full() {
+            return false;
+        }
         // A replaced session that takes long to finish holds back everything after it: input
         // that can wait waits too, rather than the held output growing past its bound.
         if self.router.held_samples() >= MAX_HELD_SAMPLES / 2 {
@@ -472,6 +484,21 @@ impl<O: SessionOpener> Supervisor<O> {
         }
         slot.sent.saturating_sub(answered) <= IN_FLIGHT_WINDOW
             || self.last_answer.0.elapsed() >= ANSWER_GRACE
+    }
+
+    /// Input that can wait: whether the current session holds as much unanswered audio as can be
+    /// kept to send again (`outage-buffer`). More would be lost if it failed now, so the input
+    /// waits for its answers (or for it to be replaced) instead.
+    fn ledger_full(&mut self) -> bool {
+        if !self.lossless.load(Ordering::Relaxed) {
+            return false;
+        }
+        let Some(slot) = self.current.as_mut() else {
+            return false;
+        };
+        let answered = slot.answered_until().saturating_sub(REPLAY_OVERLAP);
+        slot.ledger.forget_before(answered);
+        slot.ledger.is_full()
     }
 
     /// Whether to take the next chunk from the element: not when closing, not when a slow
@@ -768,6 +795,42 @@ impl<O: SessionOpener> Supervisor<O> {
             self.count_untranslated(
                 speech,
                 "the replaced session was lost before answering them",
+            );
+        }
+    }
+
+    /// Counts the speech no session will translate now: buffered for a session, or given to
+    /// one that has not answered it.
+    fn abandon(&mut self) {
+        let speech = |chunks: &mut dyn Iterator<Item = &(u64, Vec<i16>)>| -> u64 {
+            chunks
+                .filter(|(_, chunk)| !is_quiet(chunk))
+                .map(|(_, chunk)| chunk.len() as u64)
+                .sum()
+        };
+        let mut lost = speech(&mut self.outage.iter().chain(self.backlog.iter()));
+        let mut slots: Vec<&mut Slot<O::Handle>> = self
+            .current
+            .iter_mut()
+            .chain(self.rotating.iter_mut())
+            .chain(self.draining.iter_mut())
+            .collect();
+        for recovery in &mut self.recovering {
+            lost += speech(&mut recovery.pending.iter());
+            slots.push(&mut recovery.slot);
+        }
+        for slot in slots {
+            let answered = slot.answered_until();
+            lost += speech(&mut slot.ledger.take_from(answered).iter())
+                + slot.ledger.overflowed_speech();
+        }
+        self.outage.clear();
+        self.backlog.clear();
+        self.stats.buffered_samples.store(0, Ordering::Relaxed);
+        if lost > 0 {
+            self.count_untranslated(
+                lost,
+                "the stream ended before a session could translate them",
             );
         }
     }

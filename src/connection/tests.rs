@@ -480,3 +480,23 @@ async fn language_changes_and_the_close_are_never_dropped() {
     assert_eq!(control[499], "update l499");
     assert_eq!(control[500], "close after 1");
 }
+
+#[tokio::test(start_paused = true)]
+async fn abandoning_counts_what_no_session_answered() {
+    let mut stream = Stream::start(Protocol::Translation, false);
+    stream.settle().await;
+    let first = stream.sessions.take(0);
+    first.connected("s1");
+    stream.feed(10, speech).await;
+    first.answers_up_to(4);
+    // Two chunks of pause, then two more of speech: the last speech is never answered.
+    stream.feed(2, |_| vec![0; CHUNK]).await;
+    stream.feed(2, speech).await;
+    stream.requests.send(Request::Close).unwrap();
+    let (reply, done) = tokio::sync::oneshot::channel();
+    stream.requests.send(Request::Abandon(reply)).unwrap();
+    done.await.unwrap();
+    // Chunks 4..10 and 12..14 were speech it never answered; the pause is not counted.
+    assert_eq!(stream.untranslated(), 8 * CHUNK as u64);
+    assert!(stream.finished());
+}

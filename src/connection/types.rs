@@ -100,4 +100,7 @@ pub type EventCallback = Arc<dyn Fn(ConnectionEvent) + Send + Sync>;
 pub(super) enum Request {
     Update(SessionConfig),
     Close,
+    /// The element stops waiting: count what is still untranslated, then end (replies when the
+    /// count is in the statistics).
+    Abandon(tokio::sync::oneshot::Sender<()>),
 }

@@ -970,7 +970,7 @@ impl RealtimeTranslate {
             state.connection.clone()
         };
         self.send_outgoing();
-        match connection {
+        match &connection {
             Some(connection) => connection.close(),
             None => self.shared.set_session_end(SessionEnd::Finished),
         }
@@ -983,6 +983,10 @@ impl RealtimeTranslate {
         }
         if end == SessionEnd::Running {
             self.warn("the session did not finish in time after end of stream");
+            // What it still had is lost: counted, so the final statistics say so.
+            if let Some(connection) = &connection {
+                connection.abandon();
+            }
         }
         let (origin, utterances) = {
             let state = self.state.lock().unwrap();

@@ -19,6 +19,7 @@ use gst::prelude::*;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use realtimetranslate_server::BackgroundServer;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Sample formats the element accepts, with their sizes in bytes.
@@ -136,7 +137,11 @@ impl Case {
     pub fn random(seed: u64, live: bool) -> Case {
         let mut rng = StdRng::seed_from_u64(seed);
         let count = rng.random_range(3..=6);
-        let bursts = (0..count).map(|_| rng.random_range(300..=900)).collect();
+        // Lengths 100 ms apart, so that an answer ("de N ms", ±20 ms) names one burst only.
+        let mut lengths: Vec<u64> = (3..=12).map(|tenths| tenths * 100).collect();
+        let bursts = (0..count)
+            .map(|_| lengths.swap_remove(rng.random_range(0..lengths.len())))
+            .collect();
         let first = Piece::random(&mut rng);
         let change = rng
             .random_bool(0.4)
@@ -276,6 +281,26 @@ pub fn run_case(server: &BackgroundServer, case: &Case) -> Outcome {
         .downcast::<gst_app::AppSrc>()
         .unwrap();
     appsrc.set_max_bytes(1 << 20);
+    // `src` may cover a long stretch with nothing to play by a GAP event instead of silence.
+    let gaps = Arc::new(Mutex::new(Vec::new()));
+    {
+        let gaps = gaps.clone();
+        let sink = pipeline.by_name("audio").unwrap();
+        sink.static_pad("sink").unwrap().add_probe(
+            gst::PadProbeType::EVENT_DOWNSTREAM,
+            move |_, info| {
+                if let Some(gst::PadProbeData::Event(event)) = &info.data
+                    && let gst::EventView::Gap(gap) = event.view()
+                {
+                    let (pts, duration) = gap.get();
+                    gaps.lock()
+                        .unwrap()
+                        .push((pts, duration.unwrap_or(gst::ClockTime::ZERO)));
+                }
+                gst::PadProbeReturn::Ok
+            },
+        );
+    }
     let case_copy = case.clone();
     let feeder = std::thread::spawn(move || feed(&case_copy, &appsrc));
     let captured = run_pipeline(&pipeline, Duration::from_secs(90), |_, _| {});
@@ -305,14 +330,24 @@ pub fn run_case(server: &BackgroundServer, case: &Case) -> Outcome {
             .map(|(at, m)| format!("{:.1} s {m}", at.as_secs_f64()))
             .collect::<Vec<_>>()
     );
-    // src: in order, never overlapping, from the start to the input's end.
+    // src: buffers and GAPs in order, never overlapping, from the start to the input's end.
+    let mut covered: Vec<(gst::ClockTime, gst::ClockTime)> = captured
+        .audio
+        .iter()
+        .map(|(pts, samples)| {
+            let duration = samples.len() as u64 * 1_000_000_000 / 24_000;
+            (*pts, gst::ClockTime::from_nseconds(duration))
+        })
+        .chain(gaps.lock().unwrap().iter().copied())
+        .collect();
+    covered.sort();
     let mut end = gst::ClockTime::ZERO;
-    for (pts, samples) in &captured.audio {
+    for (pts, duration) in covered {
         assert!(
-            *pts + gst::ClockTime::from_useconds(50) >= end,
-            "{context}: src buffer at {pts} overlaps the one ending at {end}"
+            pts + gst::ClockTime::from_useconds(50) >= end,
+            "{context}: src item at {pts} overlaps the one ending at {end}"
         );
-        end = *pts + gst::ClockTime::from_nseconds(samples.len() as u64 * 1_000_000_000 / 24_000);
+        end = pts + duration;
     }
     assert!(
         end + gst::ClockTime::from_mseconds(250) >= input_end,
@@ -341,12 +376,20 @@ pub fn run_case(server: &BackgroundServer, case: &Case) -> Outcome {
         .bursts
         .iter()
         .copied()
-        .filter(|want| !answers.iter().any(|got| got.abs_diff(*want) <= 40))
+        .filter(|want| !answers.iter().any(|got| got.abs_diff(*want) <= 45))
         .collect();
-    if untranslated_s == 0.0 && dropped_text == 0 {
+    // Every burst not answered is in the count of what went untranslated (unless subtitle text
+    // was dropped by the text budget: then its answer may be what was dropped).
+    let missing_s = missing.iter().sum::<u64>() as f64 / 1000.0;
+    if dropped_text == 0 {
         assert!(
-            missing.is_empty(),
-            "{context}: bursts {missing:?} never answered and nothing counted as lost (answers {answers:?})"
+            missing_s <= untranslated_s + 0.3,
+            "{context}: bursts {missing:?} never answered and only {untranslated_s:.1} s counted as lost (answers {answers:?}); subtitles {:?}; stats {stats}",
+            captured
+                .cues
+                .iter()
+                .map(|c| format!("{:.2} {}", c.pts.seconds_f64(), c.text))
+                .collect::<Vec<_>>()
         );
     }
     Outcome {
