@@ -988,7 +988,7 @@ impl RealtimeTranslate {
                 connection.abandon();
             }
         }
-        let (origin, utterances) = {
+        let (origin, utterances, items) = {
             let state = self.state.lock().unwrap();
             let Some(state) = state.as_ref() else {
                 return false;
@@ -1009,13 +1009,14 @@ impl RealtimeTranslate {
                 output.origin.unwrap_or(gst::ClockTime::ZERO)
                     + samples_to_time(output.timeline.written()),
             );
-            self.shared.push_items(items);
-            (output.origin, output.take_utterances())
+            (output.origin, output.take_utterances(), items)
         };
         // The last segments' ear-voice spans, with no lock held.
         self.report_utterances(origin, utterances);
-        // The stream's final figures (what went untranslated among them), once.
+        // The stream's final figures (what went untranslated among them), once, before the
+        // end of stream goes downstream: an application that stops at EOS has them.
         self.post_element_message(self.stats());
+        self.shared.push_items(items);
         let _ = self.audio_flow();
         true
     }
