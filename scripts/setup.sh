@@ -9,6 +9,8 @@ packages=(
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   # offline engine: recognition, translation, synthesis
   pocketsphinx pocketsphinx-en-us libpocketsphinx-dev apertium apertium-eng-spa espeak-ng
+  # offline engine: English → Catalan, Galician, Esperanto; the venv of Whisper and Piper
+  apertium-eng-cat apertium-en-gl apertium-eo-en python3-venv
   # test speech and audio measurements
   flite sox
   # the Socket.IO server the gpttranslator tests run (tests/peers/gpttranslator_server.py):
@@ -32,3 +34,6 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 command -v cargo >/dev/null || { echo "setup: cargo (Rust 1.92 or newer) is required" >&2; exit 1; }
+
+# Whisper and Piper for the offline engine (a venv and checked model files outside the repository).
+"$(dirname "$0")/setup-offline-models.sh"

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::engine::EngineOutput;
+use crate::engine::{EngineOutput, SessionOptions};
 use crate::faults::{self, AudioAction, AudioTrigger, FaultSend, Faults, wire};
 use crate::handshake::Accepted;
 use crate::protocol::{self, ClientEvent, MAX_DELTA_SAMPLES, ProtocolError, SessionConfig, server};
@@ -72,6 +72,8 @@ struct Session {
     pending_fault: Option<AudioAction>,
     /// `fault_answer_delay_ms`: how long engine events are held back (zero without it).
     answer_delay: Duration,
+    /// The recogniser and source language the URL asked for.
+    engine_options: SessionOptions,
 }
 
 /// Runs one connection to its end; the record is marked ended when `record` drops.
@@ -108,6 +110,10 @@ pub(crate) async fn run(
         triggers: faults.audio_triggers(),
         pending_fault: None,
         answer_delay: faults.answer_delay().unwrap_or_default(),
+        engine_options: SessionOptions {
+            model: accepted.model.clone(),
+            source_language: accepted.source_language.clone(),
+        },
     };
     shared.config.log(|| {
         format!(
@@ -135,6 +141,7 @@ pub(crate) async fn run(
     let initial = EngineConfig {
         language: s.config.language.clone(),
         transcribe: s.config.transcribe(),
+        options: s.engine_options.clone(),
     };
     match Worker::spawn(
         format!("engine-sess_{n}"),
@@ -612,6 +619,7 @@ impl Session {
                     w.send(Command::Configure(EngineConfig {
                         language: self.config.language.clone(),
                         transcribe: self.config.transcribe(),
+                        options: self.engine_options.clone(),
                     }));
                 }
                 Ok(())
