@@ -30,17 +30,30 @@ pub const MAX_FRAME_BYTES: usize = 8 << 20;
 pub enum Endpoint {
     /// A server at this URL (`model` query parameter added when missing).
     Remote { url: String, model: String },
-    /// The in-process offline engine.
-    Local { model: String },
+    /// The in-process offline engine: `model` picks its recogniser, `source_language` fixes
+    /// the spoken language (else detected).
+    Local {
+        model: String,
+        source_language: Option<String>,
+    },
 }
 
 impl Endpoint {
     async fn resolve(&self) -> Result<String, SessionError> {
         match self {
             Endpoint::Remote { url, model } => Ok(url_with_model(url, model)),
-            Endpoint::Local { model } => crate::local_engine::url()
+            Endpoint::Local {
+                model,
+                source_language,
+            } => crate::local_engine::url()
                 .await
-                .map(|url| url_with_model(&url, model))
+                .map(|url| {
+                    let url = url_with_model(&url, model);
+                    match source_language {
+                        Some(code) => format!("{url}&source_language={code}"),
+                        None => url,
+                    }
+                })
                 .map_err(SessionError::Connection),
         }
     }
