@@ -44,7 +44,7 @@ fn english_speech_becomes_spanish_speech_and_subtitles_after_it_is_spoken() {
         &format!(
             "filesrc location={} ! wavparse ! audioconvert ! audioresample ! \
              realtimetranslate name=t backend=local target-language=es transcription-model=local \
-             subtitle-mode=cues \
+             subtitle-mode=cues drain-timeout=60000 \
              t.src ! appsink name=audio sync=false \
              t.subtitle_src ! queue ! appsink name=text sync=false \
              t.source_subtitle_src ! queue ! appsink name=source sync=false",

@@ -207,7 +207,10 @@ fn french_and_spanish_become_audible_english() {
         assert!(heard.to_lowercase().contains("café"), "{voice}: {heard:?}");
         assert!(said.to_lowercase().contains("coffee"), "{voice}: {said:?}");
         // One utterance, or two when the speaker pauses after the greeting.
-        let spoken: Vec<i16> = audio(&out).into_iter().flat_map(|(_, a)| a.clone()).collect();
+        let spoken: Vec<i16> = audio(&out)
+            .into_iter()
+            .flat_map(|(_, a)| a.clone())
+            .collect();
         assert!(rms(&spoken) > 500.0);
         let back = heard_by_whisper(&spoken);
         eprintln!("{voice}: the English speech reads back as {back:?}");

@@ -436,7 +436,9 @@ mod tests {
             target_language: target.into(),
             ..Default::default()
         };
-        let params = local("whisper-tiny.en", "en", "ca").session_params().unwrap();
+        let params = local("whisper-tiny.en", "en", "ca")
+            .session_params()
+            .unwrap();
         assert_eq!(
             params.endpoint,
             Endpoint::Local {
@@ -453,10 +455,18 @@ mod tests {
             }
         );
         let err = local(DEFAULT_MODEL, "", "de").session_params().unwrap_err();
-        assert!(err.contains("'de'") && err.contains("es, ca, gl, eo, en"), "{err}");
+        assert!(
+            err.contains("'de'") && err.contains("es, ca, gl, eo, en"),
+            "{err}"
+        );
         let err = local("gpt-4o", "", "es").session_params().unwrap_err();
-        assert!(err.contains("whisper-base, whisper-tiny.en, pocketsphinx"), "{err}");
-        let err = local(DEFAULT_MODEL, "French", "es").session_params().unwrap_err();
+        assert!(
+            err.contains("whisper-base, whisper-tiny.en, pocketsphinx"),
+            "{err}"
+        );
+        let err = local(DEFAULT_MODEL, "French", "es")
+            .session_params()
+            .unwrap_err();
         assert!(err.contains("source-language"), "{err}");
     }
 
