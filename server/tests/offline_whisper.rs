@@ -302,7 +302,8 @@ fn interim_text_arrives_while_a_long_utterance_is_spoken() {
         .filter(|(_, o)| matches!(o, EngineOutput::InputTranscript(_)))
         .collect();
     eprintln!("{pieces:?}");
-    // 7.1 s of speech: interim decodes at 2, 4 and 6 s of it; words go out once two agree.
+    // 7.1 s of speech: interim decodes from 3 s of it on, every 2 s; each sends its words but
+    // the last two.
     assert!(pieces.len() >= 2, "{pieces:?}");
     assert!(
         pieces[0].0 < end - 2 * RATE,

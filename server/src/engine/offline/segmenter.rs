@@ -5,7 +5,8 @@
 //! 5 and ends after [`HANGOVER_FRAMES`] quiet ones. It is deliberately permissive (a tone or a
 //! burst of noise starts an utterance too): the worker's Silero VAD and Whisper's no-speech
 //! score reject what is not speech. Long utterances are cut at [`MAX_UTTERANCE`], and while one
-//! is running, its audio so far is offered for an interim decode every [`INTERIM_EVERY`].
+//! is running, its audio so far is offered for interim decodes ([`INTERIM_FIRST`],
+//! [`INTERIM_EVERY`]).
 
 /// Frame length in samples at 16 kHz (20 ms).
 const FRAME: usize = 320;
@@ -21,7 +22,10 @@ pub const HANGOVER_FRAMES: usize = 15;
 const MAX_UTTERANCE: usize = 15 * 16_000;
 /// Shortest utterance worth decoding (0.25 s of audio including the hang-over is a click).
 const MIN_UTTERANCE: usize = 16_000 * 4 / 10;
-/// Interim decodes of a running utterance, every 2 s of its audio.
+/// Interim decodes of a running utterance: the first once it has lasted 3 s (shorter ones are
+/// decoded whole soon enough, and an interim decode in progress delays their final one), then
+/// every 2 s.
+pub const INTERIM_FIRST: usize = 3 * 16_000;
 pub const INTERIM_EVERY: usize = 2 * 16_000;
 /// The floor rises slowly (dB per frame) and falls at once.
 const FLOOR_RISE_DB: f64 = 0.1;
@@ -62,7 +66,7 @@ impl Segmenter {
             recent_loud: Default::default(),
             utterance: None,
             quiet_run: 0,
-            next_interim: INTERIM_EVERY,
+            next_interim: INTERIM_FIRST,
         }
     }
 
@@ -114,7 +118,7 @@ impl Segmenter {
                 if self.recent_loud.iter().filter(|l| **l).count() >= 3 {
                     self.utterance = Some(self.recent.drain(..).flatten().collect());
                     self.quiet_run = 0;
-                    self.next_interim = INTERIM_EVERY;
+                    self.next_interim = INTERIM_FIRST;
                 }
             }
             Some(utterance) => {
@@ -127,8 +131,9 @@ impl Segmenter {
                     if utterance.len() >= MIN_UTTERANCE {
                         cuts.push(Cut::Utterance(utterance));
                     }
-                } else if len >= self.next_interim {
-                    self.next_interim += INTERIM_EVERY;
+                } else if len >= self.next_interim && self.quiet_run == 0 {
+                    // Not in a pause: a pause may be the utterance's end, decoded whole soon.
+                    self.next_interim = len + INTERIM_EVERY;
                     cuts.push(Cut::Interim(utterance.clone()));
                 }
             }
@@ -185,7 +190,7 @@ mod tests {
             .iter()
             .filter(|c| matches!(c, Cut::Utterance(_)))
             .count();
-        assert_eq!((interims, finals), (7, 1));
+        assert_eq!((interims, finals), (6, 1));
         assert!(s.in_speech());
         assert!(s.finish().is_some());
     }
