@@ -3,14 +3,14 @@
 //! offline_capacity` (a few minutes; `BENCH_QUICK=1`: 1 and 2 sessions, 20 s each).
 //!
 //! Starts the server binary on 127.0.0.1, then for each recogniser (Whisper base, the default;
-//! tiny.en; PocketSphinx) and N = 1, 2, 3, 4, 6 sessions at once (stopping at the first level
-//! not sustained past 2) streams real speech in real time into each for 30 s (the five
+//! tiny.en; PocketSphinx) and N = 1, 2, 3, 4, 6 sessions at once (until one falls behind)
+//! streams real speech in real time into each for 30 s (the five
 //! LibriVox utterances of the pocketsphinx sdist, looped, 1.5 s of silence after each; target
 //! Spanish; sessions start 0.37 s apart so that utterances do not all end together). Delay: from
 //! the moment an utterance's speech ended in real time to the first translated audio of it (the
-//! first audio delta after its translated text). A level is sustained when every utterance is
-//! answered, the p95 delay is ≤ 1.5 s and the delay does not grow during the run. Baseline in
-//! the same run: N = 1.
+//! first audio delta after its translated text). A level keeps up when every utterance is
+//! answered and the delay does not grow during the run, and is sustained when its p95 delay is
+//! also ≤ 1.5 s. Levels go up until one falls behind. Baseline in the same run: N = 1.
 
 use base64::Engine as _;
 use futures_util::{SinkExt, StreamExt};
@@ -219,7 +219,7 @@ fn main() {
             "CPU",
             "load"
         );
-        let mut sustained = 0;
+        let (mut sustained, mut keeps_up) = (0, 0);
         for &n in levels {
             let cpu0 = cpu_seconds(pid) + cpu_seconds(worker);
             let wall = Instant::now();
@@ -253,9 +253,14 @@ fn main() {
                 .sum::<f64>()
                 / results.len().max(1) as f64;
             let p95 = percentile(&all, 95.0);
-            let ok = answered == expected && p95 <= P95_TARGET && growth < 0.5;
+            // Keeps up: every utterance answered and the delay not growing (whatever it is).
+            let keeping_up = answered == expected && growth < 0.5;
+            let ok = keeping_up && p95 <= P95_TARGET;
             if ok {
                 sustained = n;
+            }
+            if keeping_up {
+                keeps_up = n;
             }
             let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
             println!(
@@ -270,14 +275,19 @@ fn main() {
                 rss_mb(worker),
                 cpu * 100.0,
                 load.split_whitespace().next().unwrap_or("?"),
-                if ok { "sustained" } else { "not sustained" }
+                match (ok, keeping_up) {
+                    (true, _) => "sustained",
+                    (false, true) => "keeps up, slower than the target",
+                    _ => "falls behind",
+                }
             );
-            if !ok && n >= 2 {
+            if !keeping_up {
                 break;
             }
         }
         println!(
-            "{model}: {sustained} concurrent real-time session(s) sustained (p95 ≤ {P95_TARGET} s, all answered, no growth)"
+            "{model}: {sustained} concurrent real-time session(s) sustained (p95 ≤ {P95_TARGET} s, all \
+             answered, no growth); {keeps_up} keep up (all answered, no growth)"
         );
     }
     println!(

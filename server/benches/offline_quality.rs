@@ -753,12 +753,13 @@ fn bench_directions(worker: &PythonWorker, english: &[&str]) {
     println!(
         "(Whisper has no Esperanto: its reading of the eo voice says nothing about the voice)"
     );
-    // Galician twice: eSpeak NG has no Galician voice; the engine uses the Portuguese one.
+    // Galician twice: eSpeak NG has no Galician voice; the engine uses the Spanish one, the
+    // Portuguese one is the alternative.
     let cases = [
         ("es", "spa-eng", None),
         ("ca", "cat-eng", None),
         ("gl", "gl-en", None),
-        ("gl", "gl-en", Some("es")),
+        ("gl", "gl-en", Some("pt")),
         ("eo", "eo-en", None),
     ];
     for (code, back_pair, other_voice) in cases {
