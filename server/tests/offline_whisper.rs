@@ -219,6 +219,20 @@ fn french_and_spanish_become_audible_english() {
 }
 
 #[test]
+fn spanish_into_spanish_is_transcript_only() {
+    let (input, _) = padded(&espeak_speech(
+        "es",
+        "Buenos días. Me gustaría un café, por favor.",
+    ));
+    let out = run(session("es", true, "", None).as_mut(), &input);
+    assert!(text(&out, true).contains("café"), "{out:?}");
+    assert!(
+        text(&out, false).is_empty() && audio(&out).is_empty(),
+        "{out:?}"
+    );
+}
+
+#[test]
 fn english_into_english_is_transcript_only() {
     let (speech, _) = librivox("0930");
     let (input, _) = padded(&speech);

@@ -232,6 +232,10 @@ impl EngineFactory for OfflineEngineFactory {
         let output = match target {
             None => Output::English,
             Some(t) => Output::Apertium {
+                language: TARGET_LANGUAGES
+                    .into_iter()
+                    .find(|l| *l == target_language)
+                    .unwrap_or("es"),
                 translator: self.translator(t.pair)?,
                 voice: t.voice,
             },

@@ -19,6 +19,8 @@ pub enum Output {
     English,
     /// Through an Apertium pair, spoken by an eSpeak NG voice.
     Apertium {
+        /// The target language (speech already in it is not translated).
+        language: &'static str,
         translator: Arc<Apertium>,
         voice: &'static str,
     },
@@ -137,7 +139,12 @@ impl WhisperSession {
                 let speech = self.worker.speak(&sentence);
                 (sentence, speech)
             }
-            Output::Apertium { translator, voice } => {
+            Output::Apertium {
+                language: target, ..
+            } if *target == language => return,
+            Output::Apertium {
+                translator, voice, ..
+            } => {
                 let translated = match translator.translate(english) {
                     Ok(t) => tidy_translation(&t),
                     Err(e) => {
