@@ -280,9 +280,13 @@ fn silence_noise_and_tones_give_nothing() {
     };
     // White noise, loud and soft; bursts of noise between pauses.
     input.extend((0..10 * RATE).map(|_| noise(6000.0) as i16));
-    input.extend(
-        (0..10 * RATE).map(|i| noise(if (i / RATE) % 2 == 0 { 8000.0 } else { 0.0 }) as i16),
-    );
+    input.extend((0..10 * RATE).map(|i| {
+        noise(if (i / RATE).is_multiple_of(2) {
+            8000.0
+        } else {
+            0.0
+        }) as i16
+    }));
     // A steady tone, a rising sweep, and beeps (a test card's 1 kHz ident).
     input.extend(
         (0..10 * RATE).map(|i| {
