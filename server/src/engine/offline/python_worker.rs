@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
@@ -90,7 +90,7 @@ impl Process {
             .env("HF_HUB_OFFLINE", "1")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| {
                 format!(
@@ -99,6 +99,21 @@ impl Process {
                     super::model_files::SETUP_COMMAND
                 )
             })?;
+        let stderr = child.stderr.take().ok_or("worker has no stderr")?;
+        let last_error = Arc::new(Mutex::new(String::new()));
+        let kept = last_error.clone();
+        // Drained all along (a full pipe would block the worker); its last line explains a
+        // worker that dies (a Python traceback ends with the exception).
+        thread::Builder::new()
+            .name("offline-worker-stderr".into())
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if !line.trim().is_empty() {
+                        *kept.lock().unwrap_or_else(|p| p.into_inner()) = line;
+                    }
+                }
+            })
+            .map_err(|e| format!("cannot start the worker's stderr reader: {e}"))?;
         let stdin = child.stdin.take().ok_or("worker has no stdin")?;
         let stdout = child.stdout.take().ok_or("worker has no stdout")?;
         let (tx, replies) = channel();
@@ -120,7 +135,16 @@ impl Process {
             stdin,
             replies,
         };
-        process.wait(START_TIMEOUT)?;
+        if let Err(e) = process.wait(START_TIMEOUT) {
+            // Let the stderr reader take the traceback's last line.
+            thread::sleep(Duration::from_millis(200));
+            let last = last_error.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            return Err(if last.is_empty() {
+                e
+            } else {
+                format!("{e}: {last}")
+            });
+        }
         Ok(process)
     }
 
@@ -267,5 +291,37 @@ impl PythonWorker {
             rate: answer.rate.unwrap_or(22_050),
             samples,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A venv whose interpreter dies the way a broken install does: the start error says why.
+    #[test]
+    fn a_worker_that_dies_at_start_is_reported_with_its_last_words() {
+        let root = std::env::temp_dir().join(format!("rt-worker-test-{}", std::process::id()));
+        let bin = root.join("venv/bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        std::fs::create_dir_all(root.join("models/whisper-base")).unwrap();
+        std::fs::write(root.join("models/whisper-base/model.bin"), b"x").unwrap();
+        let python = bin.join("python3");
+        std::fs::write(
+            &python,
+            "#!/bin/sh\necho 'Traceback (most recent call last):' >&2\n\
+             echo \"ModuleNotFoundError: No module named 'faster_whisper'\" >&2\nexit 1\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&python, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let err = PythonWorker::start(ModelFiles::at(&root), vec!["whisper-base"], 1)
+            .err()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&root);
+        assert!(
+            err.contains("did not start") && err.contains("No module named 'faster_whisper'"),
+            "{err}"
+        );
     }
 }
