@@ -103,6 +103,22 @@ fn a_real_recording_becomes_spanish_words_after_it_is_spoken() {
     );
 }
 
+/// Catalan is no target of the cloud protocol: the local engine's own list is what counts.
+#[test]
+fn a_real_recording_becomes_catalan() {
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let (wav, _) = padded(dir.path(), &librivox("0880"), 0.5, 2.0);
+    let captured = run(
+        &pipeline(&wav, "target-language=ca"),
+        Duration::from_secs(90),
+    );
+    assert!(captured.errors.is_empty(), "{:?}", captured.errors);
+    assert!(captured.warnings.is_empty(), "{:?}", captured.warnings);
+    let said: String = captured.cues.iter().map(|c| c.text.as_str()).collect();
+    assert!(said.contains("home jove"), "{said:?}");
+}
+
 #[test]
 fn french_becomes_english_text_and_speech() {
     init();

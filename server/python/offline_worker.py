@@ -48,6 +48,9 @@ MAX_TOKENS = 224
 # A segment whose no-speech probability exceeds this while its text is unlikely is not speech.
 NO_SPEECH_PROB = 0.6
 LOW_LOGPROB = -1.0
+# Text decoded less surely than this is dropped whatever it says: clear speech decodes at -0.2 to
+# -0.8; a misheard "Bonjour à tous" (eSpeak NG) was translated as "I'm going to kill you." at -1.49.
+MIN_LOGPROB = -1.1
 # A stock phrase decoded less surely than this is taken for a hallucination.
 UNSURE_NO_SPEECH = 0.2
 UNSURE_LOGPROB = -0.5
@@ -171,7 +174,7 @@ class Worker:
             # also what people say).
             unsure = result.no_speech_prob > UNSURE_NO_SPEECH or avg_logprob < UNSURE_LOGPROB
             stock = normalise(text) in HALLUCINATIONS and unsure
-            if not_speech or looping or stock:
+            if not_speech or looping or stock or avg_logprob < MIN_LOGPROB:
                 text = ""
             answer.setdefault("scores", {})[task] = [
                 round(float(result.no_speech_prob), 3),

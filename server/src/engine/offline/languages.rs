@@ -94,6 +94,17 @@ mod tests {
     }
 
     #[test]
+    fn the_protocol_takes_every_target() {
+        use crate::protocol::{OFFLINE_ONLY_TARGETS, TARGET_LANGUAGES as CLOUD};
+        for code in TARGET_LANGUAGES {
+            assert!(
+                CLOUD.contains(&code) || OFFLINE_ONLY_TARGETS.contains(&code),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_models_mean_the_default() {
         let d = RecognizerChoice::WhisperBase;
         assert_eq!(RecognizerChoice::from_model("offline", d), d);
