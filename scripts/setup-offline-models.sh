@@ -13,7 +13,7 @@ root=${REALTIMETRANSLATE_OFFLINE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/realtimetr
 manifest=$repo/server/python/models.sha256
 requirements=$repo/server/python/requirements.txt
 mkdir -p "$root"
-stamp_of() { sha256sum "$manifest" "$requirements" "$0" | sha256sum | cut -c1-16; }
+stamp_of() { cat "$manifest" "$requirements" "$0" | sha256sum | cut -c1-16; }
 stamp=$(stamp_of)
 if [ -f "$root/ready" ] && [ "$(cat "$root/ready")" = "$stamp" ]; then
   exit 0
