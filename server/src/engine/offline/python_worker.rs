@@ -270,12 +270,36 @@ impl PythonWorker {
         language: Option<&str>,
         tasks: &[Task],
     ) -> Result<Transcription, String> {
+        self.transcribe_with(model, pcm16k, language, tasks, false)
+    }
+
+    /// [`PythonWorker::transcribe`] without the checks that drop unsure text (the voice-activity
+    /// gate stays): for measuring how well a voice is understood.
+    pub fn transcribe_unfiltered(
+        &self,
+        model: &str,
+        pcm16k: &[i16],
+        language: Option<&str>,
+        tasks: &[Task],
+    ) -> Result<Transcription, String> {
+        self.transcribe_with(model, pcm16k, language, tasks, true)
+    }
+
+    fn transcribe_with(
+        &self,
+        model: &str,
+        pcm16k: &[i16],
+        language: Option<&str>,
+        tasks: &[Task],
+        unfiltered: bool,
+    ) -> Result<Transcription, String> {
         let header = serde_json::json!({
             "op": "transcribe",
             "model": model,
             "samples": pcm16k.len(),
             "language": language,
             "tasks": tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
+            "unfiltered": unfiltered,
         });
         let payload: Vec<u8> = pcm16k.iter().flat_map(|s| s.to_le_bytes()).collect();
         let (answer, _) = self.call(header, &payload)?;
