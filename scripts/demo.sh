@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # The main job: translates real English speech into Spanish with the offline engine (no account,
 # no network), writing the translated speech (WAV) and subtitles (SRT, WebVTT) and printing the text.
-#   scripts/demo.sh [INPUT_AUDIO]     (default: English sentences spoken by flite)
+#   scripts/demo.sh [INPUT_AUDIO [LANGUAGE]]   (default: English sentences spoken by flite, into es;
+#   LANGUAGE: es ca gl eo from English, en from any language Whisper knows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo build --release --example translate_file
 
 input=${1:-}
+language=${2:-es}
 if [ -z "$input" ]; then
   mkdir -p demo
   input=demo/english.wav
@@ -30,4 +32,4 @@ TEXT
   echo "demo: made $input (English speech from flite)"
 fi
 
-target/release/examples/translate_file "$input" --backend local --language es --transcript
+target/release/examples/translate_file "$input" --backend local --language "$language" --transcript

@@ -1,4 +1,6 @@
-//! `backend=local`: the offline engine (PocketSphinx → Apertium → eSpeak NG) served in-process.
+//! `backend=local`: the offline engine (Whisper or PocketSphinx → Apertium → eSpeak NG, or
+//! Whisper's translation → Piper) served in-process. Whisper and Piper run in the engine's child
+//! process, so the plugin itself never loads a speech model.
 //!
 //! The first element that needs it starts one loopback server on the shared runtime; every later
 //! session in the process reuses it. The element then talks to it exactly as to the cloud service,

@@ -14,8 +14,12 @@ use tokio::sync::mpsc;
 pub enum Endpoint {
     /// A server at this URL (`model` query parameter added when missing).
     Remote { url: String, model: String },
-    /// The in-process offline engine.
-    Local { model: String },
+    /// The in-process offline engine: `model` picks its recogniser, `source_language` fixes
+    /// the spoken language (else detected).
+    Local {
+        model: String,
+        source_language: Option<String>,
+    },
 }
 
 /// The SDKs take a base endpoint and append `?model=`; a `model` the user already put in the URL

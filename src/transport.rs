@@ -18,9 +18,21 @@ pub const MAX_FRAME_BYTES: usize = 8 << 20;
 pub async fn resolve(endpoint: &Endpoint) -> Result<String, SessionError> {
     match endpoint {
         Endpoint::Remote { url, model } => Ok(url_with_model(url, model)),
-        Endpoint::Local { model } => crate::local_engine::url()
+        Endpoint::Local {
+            model,
+            source_language,
+        } => crate::local_engine::url()
             .await
-            .map(|url| url_with_model(&url, model))
+            .map(|url| {
+                let url = url_with_model(&url, model);
+                match source_language {
+                    Some(code) => {
+                        let separator = if url.contains('?') { '&' } else { '?' };
+                        format!("{url}{separator}source_language={code}")
+                    }
+                    None => url,
+                }
+            })
             .map_err(SessionError::Connection),
     }
 }

@@ -82,8 +82,12 @@ fn live_case(engine: Engine, latency_ms: Option<u32>) {
                 ("transcription-model", "gpt-realtime-whisper"),
             ]);
         }
+        // The light recogniser: its decode takes milliseconds, so the 1.5 s budget measures the
+        // element's timing, not how fast Whisper runs on a busy machine (Whisper's delay is
+        // measured by the offline_quality benchmark).
         Engine::Offline => properties.extend([
             ("backend", "local"),
+            ("model", "pocketsphinx"),
             ("target-language", "es"),
             ("transcription-model", "local"),
         ]),

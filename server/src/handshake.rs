@@ -18,6 +18,9 @@ pub(crate) struct Accepted {
     pub beta_header: bool,
     pub safety_identifier: Option<String>,
     pub model: String,
+    /// `source_language`: the spoken language, when the client fixes it (engines that detect
+    /// it use it; others ignore it).
+    pub source_language: Option<String>,
     /// Server-wide faults with this connection's `fault_*` parameters over them.
     pub faults: Faults,
 }
@@ -177,6 +180,11 @@ pub(crate) fn check(req: &Request, shared: &Shared) -> Result<Accepted, Refusal>
         beta_header: req.headers().contains_key("openai-beta"),
         safety_identifier: header_str(req, "openai-safety-identifier"),
         model,
+        source_language: params
+            .iter()
+            .find(|(k, _)| *k == "source_language")
+            .map(|(_, v)| (*v).to_owned())
+            .filter(|v| !v.is_empty()),
         faults,
     })
 }

@@ -6,22 +6,26 @@ use std::sync::Arc;
 
 use realtimetranslate_server::engine::EngineFactory;
 use realtimetranslate_server::engine::echo::EchoEngineFactory;
-use realtimetranslate_server::engine::offline::OfflineEngineFactory;
+use realtimetranslate_server::engine::offline::languages::{RECOGNIZER_NAMES, RecognizerChoice};
+use realtimetranslate_server::engine::offline::{OfflineEngineFactory, OfflineOptions};
 use realtimetranslate_server::engine::utterance::UtteranceEngineFactory;
 use realtimetranslate_server::faults::FAULT_PARAMETERS;
 use realtimetranslate_server::{Faults, Server, ServerConfig};
 
 const USAGE: &str = "\
 Usage: realtimetranslate-server [--listen ADDR] [--engine offline|utterance|echo] [--api-key KEY]
-                                [--fault-NAME VALUE]...
+                                [--recognizer NAME] [--fault-NAME VALUE]...
 
 Serves the OpenAI realtime translation protocol (ws://ADDR/v1/realtime/translations?model=...).
 
 Options:
   --listen ADDR    address to listen on (default 127.0.0.1:8787; keep it on loopback)
-  --engine NAME    offline   PocketSphinx -> Apertium -> eSpeak NG (default)
+  --engine NAME    offline   Whisper or PocketSphinx -> Apertium -> eSpeak NG, or Whisper's
+                             translation -> Piper (English) (default)
                    utterance deterministic test engine (one tone per detected utterance)
                    echo      returns the input audio unchanged
+  --recognizer NAME  offline engine's recogniser for sessions whose `model=` names none:
+                   whisper-base (default), whisper-tiny.en or pocketsphinx
   --api-key KEY    require `Authorization: Bearer KEY` (default: no key required)
   -h, --help       show this help
 
@@ -45,6 +49,7 @@ Prints `listening on ws://ADDR/v1/realtime/translations (engine NAME)` once read
 struct Args {
     listen: SocketAddr,
     engine: String,
+    recognizer: RecognizerChoice,
     api_key: Option<String>,
     faults: Faults,
 }
@@ -54,6 +59,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
     let mut out = Args {
         listen: SocketAddr::from(([127, 0, 0, 1], 8787)),
         engine: "offline".into(),
+        recognizer: RecognizerChoice::WhisperBase,
         api_key: None,
         faults: Faults::default(),
     };
@@ -70,7 +76,12 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
             .strip_prefix("--")
             .map(|n| n.replace('-', "_"))
             .filter(|n| FAULT_PARAMETERS.contains(&n.as_str()));
-        if fault.is_none() && !matches!(name.as_str(), "--listen" | "--engine" | "--api-key") {
+        if fault.is_none()
+            && !matches!(
+                name.as_str(),
+                "--listen" | "--engine" | "--api-key" | "--recognizer"
+            )
+        {
             return Err(format!("unknown argument `{arg}`"));
         }
         let value = match inline {
@@ -99,6 +110,15 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 }
                 out.engine = value;
             }
+            "--recognizer" => {
+                if !RECOGNIZER_NAMES.contains(&value.as_str()) {
+                    return Err(format!(
+                        "`--recognizer {value}`: expected {}",
+                        RECOGNIZER_NAMES.join(", ")
+                    ));
+                }
+                out.recognizer = RecognizerChoice::from_model(&value, out.recognizer);
+            }
             _ => {
                 if value.is_empty() {
                     return Err("`--api-key` must not be empty".into());
@@ -126,7 +146,10 @@ fn main() -> ExitCode {
     let engine: Arc<dyn EngineFactory> = match args.engine.as_str() {
         "echo" => Arc::new(EchoEngineFactory::new()),
         "utterance" => Arc::new(UtteranceEngineFactory::new()),
-        _ => match OfflineEngineFactory::new() {
+        _ => match OfflineEngineFactory::with_options(OfflineOptions {
+            default_recognizer: args.recognizer,
+            ..OfflineOptions::default()
+        }) {
             Ok(f) => Arc::new(f),
             Err(e) => {
                 eprintln!("realtimetranslate-server: offline engine unavailable: {e}");

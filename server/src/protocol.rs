@@ -10,6 +10,10 @@ pub const TARGET_LANGUAGES: [&str; 13] = [
     "es", "pt", "fr", "ja", "ru", "zh", "de", "ko", "hi", "id", "vi", "it", "en",
 ];
 
+/// Targets the cloud service lacks but this server's offline engine has (Apertium pairs from
+/// English); engines without them refuse them when the session asks (`session.rs`).
+pub const OFFLINE_ONLY_TARGETS: [&str; 3] = ["ca", "gl", "eo"];
+
 /// Longest `event_id` a client may send, in characters.
 pub const MAX_EVENT_ID_CHARS: usize = 512;
 
@@ -289,7 +293,7 @@ fn validate_session(session: &Value) -> Result<SessionPatch, ProtocolError> {
         if let Some(l) = output.get("language") {
             const P: &str = "session.audio.output.language";
             let l = l.as_str().ok_or_else(|| wrong_type(P, "a string", l))?;
-            if !TARGET_LANGUAGES.contains(&l) {
+            if !TARGET_LANGUAGES.contains(&l) && !OFFLINE_ONLY_TARGETS.contains(&l) {
                 return Err(ProtocolError::value(
                     format!(
                         "Invalid value: '{l}'. Supported values are: {}.",

@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::engine::EngineOutput;
+use crate::engine::{EngineOutput, SessionOptions};
 use crate::faults::{self, AudioAction, AudioTrigger, FaultSend, Faults, wire};
 use crate::handshake::Accepted;
 use crate::protocol::{self, ClientEvent, MAX_DELTA_SAMPLES, ProtocolError, SessionConfig, server};
@@ -79,6 +79,8 @@ struct Session {
     huge_text: Option<(u64, [Message; 2])>,
     /// `fault_audio_repeat`: times each audio delta is sent (1 without it).
     audio_repeat: u32,
+    /// The recogniser and source language the URL asked for.
+    engine_options: SessionOptions,
 }
 
 /// Runs one connection to its end; the record is marked ended when `record` drops.
@@ -117,6 +119,10 @@ pub(crate) async fn run(
         answer_delay: faults.answer_delay().unwrap_or_default(),
         huge_text: faults.huge_text_after_audio_ms.map(huge_text_frames),
         audio_repeat: faults.audio_repeat.unwrap_or(1),
+        engine_options: SessionOptions {
+            model: accepted.model.clone(),
+            source_language: accepted.source_language.clone(),
+        },
     };
     shared.config.log(|| {
         format!(
@@ -144,6 +150,7 @@ pub(crate) async fn run(
     let initial = EngineConfig {
         language: s.config.language.clone(),
         transcribe: s.config.transcribe(),
+        options: s.engine_options.clone(),
     };
     match Worker::spawn(
         format!("engine-sess_{n}"),
@@ -639,6 +646,7 @@ impl Session {
                     w.send(Command::Configure(EngineConfig {
                         language: self.config.language.clone(),
                         transcribe: self.config.transcribe(),
+                        options: self.engine_options.clone(),
                     }));
                 }
                 Ok(())

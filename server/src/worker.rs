@@ -8,13 +8,15 @@ use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::engine::{Engine, EngineFactory, EngineOutput};
+use crate::engine::{Engine, EngineFactory, EngineOutput, SessionOptions};
 
 /// What an engine is set up for; a change makes a new engine.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EngineConfig {
     pub language: String,
     pub transcribe: bool,
+    /// Fixed for the connection (from its URL).
+    pub options: SessionOptions,
 }
 
 /// Session → engine thread.
@@ -155,10 +157,11 @@ impl State {
         {
             return true;
         }
-        match self
-            .factory
-            .create(&self.desired.language, self.desired.transcribe)
-        {
+        match self.factory.create_for(
+            &self.desired.language,
+            self.desired.transcribe,
+            &self.desired.options,
+        ) {
             Ok(e) => {
                 self.engine = Some((self.desired.clone(), e));
                 self.failed = None;

@@ -1,12 +1,14 @@
-//! End-to-end tests of the offline engine with real (synthesised) speech.
+//! End-to-end tests of the offline engine's PocketSphinx recogniser (the light choice,
+//! `model=pocketsphinx`) with real (synthesised) speech; Whisper has `offline_whisper.rs`.
 //!
 //! English input is made with flite, which PocketSphinx recognises well; eSpeak NG speech is not
 //! (≈70 % WER), so it is not used as test input.
 
-use realtimetranslate_server::engine::offline::OfflineEngineFactory;
 use realtimetranslate_server::engine::offline::apertium::Apertium;
 use realtimetranslate_server::engine::offline::espeak::parse_wav;
+use realtimetranslate_server::engine::offline::languages::RecognizerChoice;
 use realtimetranslate_server::engine::offline::resample::{Resampler, resample};
+use realtimetranslate_server::engine::offline::{OfflineEngineFactory, OfflineOptions};
 use realtimetranslate_server::engine::{Engine, EngineFactory, EngineOutput};
 use std::process::Command;
 use std::sync::OnceLock;
@@ -18,7 +20,14 @@ const CHUNK: usize = 4_800;
 /// One factory for the whole file, as in the server (also exercises concurrent sessions).
 fn factory() -> &'static OfflineEngineFactory {
     static F: OnceLock<OfflineEngineFactory> = OnceLock::new();
-    F.get_or_init(|| OfflineEngineFactory::new().expect("offline engine available"))
+    F.get_or_init(|| pocketsphinx_factory().expect("offline engine available"))
+}
+
+fn pocketsphinx_factory() -> Result<OfflineEngineFactory, String> {
+    OfflineEngineFactory::with_options(OfflineOptions {
+        default_recognizer: RecognizerChoice::PocketSphinx,
+        ..OfflineOptions::default()
+    })
 }
 
 /// `text` spoken by flite's `slt` voice at 24 kHz.
@@ -174,7 +183,7 @@ fn translates_a_sentence_first_time() {
 #[test]
 fn fresh_factory_gets_its_first_sentence_right() {
     // A factory of its own, so that its decoder has only ever decoded the warm-up utterance.
-    let factory = OfflineEngineFactory::new().unwrap();
+    let factory = pocketsphinx_factory().unwrap();
     let text = "i would like a cup of coffee";
     let mut input = silence(0.5);
     input.extend(speech(text));

@@ -1629,15 +1629,21 @@ impl ObjectImpl for RealtimeTranslate {
                     .build(),
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
-                    .blurb("Translation model")
+                    .blurb("Translation model (backend=local: the recogniser, whisper-base, whisper-tiny.en or pocketsphinx; left at the default: whisper-base)")
                     .default_value(Some(settings::DEFAULT_MODEL))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("target-language")
                     .nick("Target language")
-                    .blurb("Language to translate into: es pt fr ja ru zh de ko hi id vi it en (can change while playing)")
+                    .blurb("Language to translate into: es pt fr ja ru zh de ko hi id vi it en; backend=local: es ca gl eo en (can change while playing)")
                     .default_value(Some(settings::DEFAULT_TARGET_LANGUAGE))
                     .mutable_playing()
+                    .build(),
+                glib::ParamSpecString::builder("source-language")
+                    .nick("Source language")
+                    .blurb("backend=local: the spoken language (en, fr, de…), empty to detect it per utterance")
+                    .default_value(Some(""))
+                    .mutable_ready()
                     .build(),
                 glib::ParamSpecString::builder("voice")
                     .nick("Voice")
@@ -1873,6 +1879,7 @@ impl ObjectImpl for RealtimeTranslate {
             "url" => settings.url = string(),
             "model" => settings.model = string(),
             "voice" => settings.voice = string(),
+            "source-language" => settings.source_language = string(),
             "latency" => settings.latency_ms = value.get().expect("type checked"),
             "pacing" => settings.pacing = value.get::<Pacing>().expect("type checked"),
             "subtitle-mode" => {
@@ -1911,6 +1918,7 @@ impl ObjectImpl for RealtimeTranslate {
             "url" => settings.url.to_value(),
             "model" => settings.model.to_value(),
             "voice" => settings.voice.to_value(),
+            "source-language" => settings.source_language.to_value(),
             "target-language" => settings.target_language.to_value(),
             "transcription-model" => settings.transcription_model.to_value(),
             "noise-reduction" => settings.noise_reduction.to_value(),

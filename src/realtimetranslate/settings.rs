@@ -49,8 +49,18 @@ pub const CUE_ASSEMBLY_MS: u64 = 4_000;
 /// and the pad tasks to be scheduled late on a busy machine (bursts of 100+ ms are common
 /// with two busy cores).
 pub const JITTER_MARGIN_MS: u64 = 250;
-/// Model name sent to the local engine (it ignores it, but the protocol requires one).
+/// Model name sent to the local engine while `model` keeps its cloud default: the engine's
+/// default recogniser (Whisper base).
 const LOCAL_MODEL: &str = "offline";
+/// Recognisers `backend=local` takes as `model`, and its target languages.
+#[cfg(feature = "local-engine")]
+use realtimetranslate_server::engine::offline::languages::{
+    RECOGNIZER_NAMES as LOCAL_RECOGNIZERS, TARGET_LANGUAGES as LOCAL_TARGET_LANGUAGES,
+};
+#[cfg(not(feature = "local-engine"))]
+const LOCAL_RECOGNIZERS: [&str; 0] = [];
+#[cfg(not(feature = "local-engine"))]
+const LOCAL_TARGET_LANGUAGES: [&str; 0] = [];
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -89,6 +99,8 @@ pub struct Settings {
     /// The interpreter's voice (`backend=openai-realtime` only; the translation model follows
     /// the speaker's voice).
     pub voice: String,
+    /// `backend=local`: the spoken language (ISO 639-1), empty to detect it.
+    pub source_language: String,
 }
 
 impl Default for Settings {
@@ -123,6 +135,7 @@ impl Default for Settings {
             subtitle_lines: DEFAULT_SUBTITLE_LINES,
             subtitle_timeout_ms: DEFAULT_SUBTITLE_TIMEOUT_MS,
             voice: DEFAULT_VOICE.into(),
+            source_language: String::new(),
         }
     }
 }
@@ -160,6 +173,12 @@ pub fn language_problem(backend: Backend, code: &str) -> Option<String> {
             format!(
                 "invalid target-language '{code}': the gpttranslator backend takes a BCP-47 \
                  language tag such as es, pt-BR or zh-CN"
+            )
+        }),
+        Backend::Local => (!LOCAL_TARGET_LANGUAGES.contains(&code)).then(|| {
+            format!(
+                "invalid target-language '{code}': the local engine translates into {}",
+                LOCAL_TARGET_LANGUAGES.join(", ")
             )
         }),
         _ => (!is_valid_language(code)).then(|| invalid_language_message(code)),
@@ -267,6 +286,36 @@ impl Settings {
         }
     }
 
+    /// `backend=local`: the recogniser named by `model` (its cloud default means the engine's
+    /// default).
+    fn local_model(&self) -> Result<String, String> {
+        if self.model == DEFAULT_MODEL {
+            return Ok(LOCAL_MODEL.into());
+        }
+        if !LOCAL_RECOGNIZERS.contains(&self.model.as_str()) {
+            return Err(format!(
+                "invalid model '{}' for backend=local: use one of {}",
+                self.model,
+                LOCAL_RECOGNIZERS.join(", ")
+            ));
+        }
+        Ok(self.model.clone())
+    }
+
+    fn local_source_language(&self) -> Result<Option<String>, String> {
+        let code = self.source_language.trim();
+        if code.is_empty() || code == "auto" {
+            return Ok(None);
+        }
+        if !(2..=3).contains(&code.len()) || !code.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(format!(
+                "invalid source-language '{code}': use an ISO 639-1 code such as en, fr, de, or \
+                 leave it empty to detect the language"
+            ));
+        }
+        Ok(Some(code.to_owned()))
+    }
+
     /// Everything a session needs, or the message of a settings error a user can act on.
     pub fn session_params(&self) -> Result<SessionParams, String> {
         if let Some(message) = language_problem(self.backend, &self.target_language) {
@@ -276,7 +325,8 @@ impl Settings {
             match self.backend {
                 Backend::Local => (
                     Endpoint::Local {
-                        model: LOCAL_MODEL.into(),
+                        model: self.local_model()?,
+                        source_language: self.local_source_language()?,
                     },
                     None,
                 ),
@@ -374,6 +424,50 @@ mod tests {
         };
         let params = settings.session_params().unwrap();
         assert!(params.api_key.is_none());
+    }
+
+    #[cfg(feature = "local-engine")]
+    #[test]
+    fn local_backend_takes_its_recogniser_source_language_and_targets() {
+        let local = |model: &str, source: &str, target: &str| Settings {
+            backend: Backend::Local,
+            model: model.into(),
+            source_language: source.into(),
+            target_language: target.into(),
+            ..Default::default()
+        };
+        let params = local("whisper-tiny.en", "en", "ca")
+            .session_params()
+            .unwrap();
+        assert_eq!(
+            params.endpoint,
+            Endpoint::Local {
+                model: "whisper-tiny.en".into(),
+                source_language: Some("en".into())
+            }
+        );
+        let default = local(DEFAULT_MODEL, "", "es").session_params().unwrap();
+        assert_eq!(
+            default.endpoint,
+            Endpoint::Local {
+                model: LOCAL_MODEL.into(),
+                source_language: None
+            }
+        );
+        let err = local(DEFAULT_MODEL, "", "de").session_params().unwrap_err();
+        assert!(
+            err.contains("'de'") && err.contains("es, ca, gl, eo, en"),
+            "{err}"
+        );
+        let err = local("gpt-4o", "", "es").session_params().unwrap_err();
+        assert!(
+            err.contains("whisper-base, whisper-tiny.en, pocketsphinx"),
+            "{err}"
+        );
+        let err = local(DEFAULT_MODEL, "French", "es")
+            .session_params()
+            .unwrap_err();
+        assert!(err.contains("source-language"), "{err}");
     }
 
     fn gpttranslator(language: &str, url: &str) -> Settings {

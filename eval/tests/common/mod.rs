@@ -34,12 +34,20 @@ pub fn flite_set(dir: &Path, count: usize) -> String {
     .to_owned()
 }
 
-/// The LibriVox utterances `scripts/setup.sh` fetched (sha256-checked) into the cache.
+/// The LibriVox utterances `scripts/setup.sh` fetched (the sdist sha256-checked) into the
+/// offline engine's directory (`scripts/setup-offline-models.sh`).
 pub fn librivox_audio() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
+    let root = std::env::var_os("REALTIMETRANSLATE_OFFLINE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache"));
-    let dir = cache.join("realtimetranslate/librivox");
+        .unwrap_or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache")
+                })
+                .join("realtimetranslate")
+        });
+    let dir = root.join("librivox");
     assert!(
         dir.join("sense_and_sensibility_01_austen_64kb-0880.wav")
             .exists(),

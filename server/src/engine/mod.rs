@@ -27,6 +27,15 @@ pub trait Engine: Send {
     fn finish(&mut self) -> Vec<EngineOutput>;
 }
 
+/// What a session asked for besides its target, from the connection URL.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionOptions {
+    /// The `model` query parameter (the offline engine reads its recogniser from it).
+    pub model: String,
+    /// The `source_language` query parameter: the spoken language, when the client fixes it.
+    pub source_language: Option<String>,
+}
+
 /// Makes engines for sessions; shared by every connection of a server.
 pub trait EngineFactory: Send + Sync {
     /// Short name (`echo`, `utterance`, `offline`), used in logs and on the command line.
@@ -36,4 +45,15 @@ pub trait EngineFactory: Send + Sync {
     /// A new engine translating into `target_language`; `transcribe` asks for input transcripts.
     /// The error text goes to the client in a protocol `error` event.
     fn create(&self, target_language: &str, transcribe: bool) -> Result<Box<dyn Engine>, String>;
+    /// Like [`EngineFactory::create`], with the session's URL options; engines that take none
+    /// ignore them.
+    fn create_for(
+        &self,
+        target_language: &str,
+        transcribe: bool,
+        options: &SessionOptions,
+    ) -> Result<Box<dyn Engine>, String> {
+        let _ = options;
+        self.create(target_language, transcribe)
+    }
 }

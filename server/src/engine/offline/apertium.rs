@@ -17,6 +17,9 @@ use std::time::Duration;
 const MODES_DIR: &str = "/usr/share/apertium/modes";
 /// A translation taking longer than this means the pipeline is stuck: restart it.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// A new pipeline that does not answer "hello" within this never will (a stage that ignores
+/// `-z`); longer than any start-up seen on a busy machine, and if not, per-call mode still works.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 /// Longest text sent in one request (the engine translates single utterances).
 const MAX_CHARS: usize = 4000;
 
@@ -94,6 +97,10 @@ impl Pipeline {
     }
 
     fn translate(&mut self, escaped: &str) -> Result<String, String> {
+        self.translate_within(escaped, TIMEOUT)
+    }
+
+    fn translate_within(&mut self, escaped: &str, timeout: Duration) -> Result<String, String> {
         // Writing into a dead pipeline would raise SIGPIPE in hosts that do not ignore it.
         if self
             .children
@@ -109,7 +116,7 @@ impl Pipeline {
             .write_all(&msg)
             .and_then(|()| self.stdin.flush())
             .map_err(|e| format!("apertium pipeline closed: {e}"))?;
-        match self.results.recv_timeout(TIMEOUT) {
+        match self.results.recv_timeout(timeout) {
             Ok(out) => Ok(unescape(&String::from_utf8_lossy(&out))),
             Err(RecvTimeoutError::Timeout) => Err("apertium pipeline timed out".into()),
             Err(RecvTimeoutError::Disconnected) => Err("apertium pipeline exited".into()),
@@ -241,6 +248,9 @@ pub struct Apertium {
     pair: String,
     stages: Vec<Vec<String>>,
     pipeline: Mutex<Option<Pipeline>>,
+    /// The pair's stages do not all flush on NUL (eng-cat's tagger): one `apertium` process
+    /// per request instead (≈ 0.15 s each).
+    per_call: bool,
 }
 
 impl Apertium {
@@ -254,12 +264,37 @@ impl Apertium {
             )
         })?;
         let stages = parse_mode(&text)?;
-        let pipeline = Pipeline::spawn(&stages)?;
+        let mut pipeline = Pipeline::spawn(&stages)?;
+        let per_call = pipeline.translate_within("hello", PROBE_TIMEOUT).is_err();
         Ok(Apertium {
             pair: pair.to_string(),
             stages,
-            pipeline: Mutex::new(Some(pipeline)),
+            pipeline: Mutex::new((!per_call).then_some(pipeline)),
+            per_call,
         })
+    }
+
+    /// One `apertium -u PAIR` run for pairs whose pipeline cannot stay up.
+    fn translate_once(&self, text: &str) -> Result<String, String> {
+        let mut child = Command::new("apertium")
+            .args(["-u", &self.pair])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start apertium: {e}"))?;
+        let mut stdin = child.stdin.take().ok_or("apertium has no stdin")?;
+        // One utterance is far smaller than a pipe buffer: writing first cannot deadlock.
+        let written = stdin.write_all(text.as_bytes());
+        drop(stdin);
+        let out = child
+            .wait_with_output()
+            .map_err(|e| format!("apertium failed: {e}"))?;
+        written.map_err(|e| format!("cannot write to apertium: {e}"))?;
+        if !out.status.success() {
+            return Err(format!("apertium {} exited with {}", self.pair, out.status));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
     }
 
     /// The language pair, e.g. `eng-spa`.
@@ -272,6 +307,9 @@ impl Apertium {
         let text: String = text.chars().take(MAX_CHARS).collect();
         if text.trim().is_empty() {
             return Ok(String::new());
+        }
+        if self.per_call {
+            return self.translate_once(&text);
         }
         let escaped = escape(&text);
         let mut guard = self.pipeline.lock().unwrap_or_else(|p| p.into_inner());

