@@ -9,7 +9,7 @@ mod common;
 #[path = "../tests/common/fuzz.rs"]
 mod fuzz;
 
-use fuzz::{Case, rss_kb, run_case};
+use fuzz::{Case, rss_kb, run_case, server};
 use std::time::Instant;
 
 fn main() {
@@ -18,7 +18,7 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(60);
-    let server = common::utterance_server();
+    let server = server();
     let baseline = rss_kb();
     let started = Instant::now();
     let (mut bursts, mut answered, mut untranslated, mut dropped_text, mut peak) =

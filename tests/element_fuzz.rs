@@ -6,15 +6,14 @@ mod common;
 #[path = "common/fuzz.rs"]
 mod fuzz;
 
-use common::utterance_server;
-use fuzz::{Case, rss_kb, run_case};
+use fuzz::{Case, rss_kb, run_case, server};
 
 /// Resident memory may grow this much over all cases (each case's buffers are freed after it;
 /// an unbounded queue shows as gigabytes).
 const RSS_GROWTH_LIMIT_KB: u64 = 300 * 1024;
 
 fn run_seeds(seeds: impl IntoIterator<Item = u64>, live: bool) {
-    let server = utterance_server();
+    let server = server();
     let baseline = rss_kb();
     for seed in seeds {
         let case = Case::random(seed, live);

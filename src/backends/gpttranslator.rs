@@ -418,12 +418,12 @@ async fn dialogue(
                 )));
             }
             _ = sleep_until(drain.unwrap_or_else(Instant::now)), if drain.is_some() => {
-                report(SessionEvent::Warning(format!(
-                    "no translation_closed within {} ms of the end of the input; ending the session",
+                // Not a clean end: what it had not answered is sent again or counted.
+                wire.goodbye().await;
+                return Err(SessionError::Connection(format!(
+                    "no translation_closed within {} ms of the end of the input",
                     params.drain_timeout.as_millis()
                 )));
-                wire.goodbye().await;
-                return Ok(());
             }
         }
     }

@@ -329,12 +329,12 @@ pub async fn converse(
                 }
             }
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                on_event(SessionEvent::Warning(format!(
-                    "turns still unanswered {} ms after the end of the input; ending the session",
+                // Not a clean end: what it had not answered is sent again or counted.
+                close_normally(&mut socket).await;
+                return Err(SessionError::Connection(format!(
+                    "turns still unanswered {} ms after the end of the input",
                     params.drain_timeout.as_millis()
                 )));
-                close_normally(&mut socket).await;
-                return Ok(());
             }
         }
     }

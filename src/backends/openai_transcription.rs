@@ -240,12 +240,12 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
             },
             _ = keepalive.ticks.tick() => keepalive.tick(&mut socket).await?,
             _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
-                on_event(SessionEvent::Warning(format!(
-                    "transcripts still missing {} ms after the end of the input; ending the session",
+                // Not a clean end: what it had not answered is sent again or counted.
+                close_normally(&mut socket).await;
+                return Err(SessionError::Connection(format!(
+                    "transcripts still missing {} ms after the end of the input",
                     params.drain_timeout.as_millis()
                 )));
-                close_normally(&mut socket).await;
-                return Ok(());
             }
         }
     }

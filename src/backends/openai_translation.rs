@@ -112,12 +112,12 @@ pub async fn converse(params: &SessionParams, link: &mut Link) -> Result<(), Ses
             },
             _ = keepalive.ticks.tick() => keepalive.tick(&mut socket).await?,
             _ = async { timeout_at(deadline.unwrap_or_else(Instant::now), std::future::pending::<()>()).await }, if deadline.is_some() => {
-                on_event(SessionEvent::Warning(format!(
-                    "no session.closed within {} ms of session.close; ending the session",
+                // Not a clean end: what it had not answered is sent again or counted.
+                let _ = timeout(Duration::from_secs(1), socket.close(None)).await;
+                return Err(SessionError::Connection(format!(
+                    "no session.closed within {} ms of session.close",
                     params.drain_timeout.as_millis()
                 )));
-                let _ = timeout(Duration::from_secs(1), socket.close(None)).await;
-                return Ok(());
             }
         }
     }

@@ -181,6 +181,17 @@ pub struct Outcome {
     pub rss_kb: u64,
 }
 
+/// The utterance server, keeping few records of what clients sent (each case sends thousands
+/// of events; memory must measure the element).
+pub fn server() -> BackgroundServer {
+    let mut config = realtimetranslate_server::ServerConfig::new(std::sync::Arc::new(
+        realtimetranslate_server::engine::utterance::UtteranceEngineFactory::new(),
+    ));
+    config.required_api_key = Some(KEY.into());
+    config.event_record_limit = 16;
+    BackgroundServer::start(config).unwrap()
+}
+
 pub fn rss_kb() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
     let pages: u64 = statm
