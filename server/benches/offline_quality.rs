@@ -43,9 +43,8 @@ use realtimetranslate_server::engine::offline::languages::apertium_target;
 use realtimetranslate_server::engine::offline::model_files::ModelFiles;
 use realtimetranslate_server::engine::offline::python_worker::{PythonWorker, Task};
 use realtimetranslate_server::engine::offline::resample::resample;
-use realtimetranslate_server::engine::offline::{
-    OfflineEngineFactory, capitalise_pronoun, tidy_translation as tidy,
-};
+use realtimetranslate_server::engine::offline::sentences::tidy_translation as tidy;
+use realtimetranslate_server::engine::offline::{OfflineEngineFactory, capitalise_pronoun};
 use realtimetranslate_server::engine::{Engine, EngineFactory, EngineOutput, SessionOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -19,6 +19,7 @@ pub mod python_worker;
 pub mod recognizer;
 pub mod resample;
 pub mod segmenter;
+pub mod sentences;
 pub mod warmup;
 pub mod whisper_session;
 
@@ -29,6 +30,7 @@ use model_files::ModelFiles;
 use pool::DecoderPool;
 use python_worker::PythonWorker;
 use recognizer::{INPUT_RATE, Recognizer};
+use sentences::{as_sentence, tidy_translation};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -251,21 +253,6 @@ impl EngineFactory for OfflineEngineFactory {
     }
 }
 
-/// An utterance as a caption shows it: capital first letter, closing full stop. The recogniser
-/// has neither, and the stop is what lets a caption end at the utterance rather than wait for a
-/// pause in the text.
-pub fn as_sentence(utterance: &str) -> String {
-    let mut chars = utterance.trim().chars();
-    let Some(first) = chars.next() else {
-        return String::new();
-    };
-    let mut sentence: String = first.to_uppercase().chain(chars).collect();
-    if !sentence.ends_with(['.', '?', '!']) {
-        sentence.push('.');
-    }
-    sentence
-}
-
 /// One PocketSphinx session: recogniser of its own, shared translator.
 struct OfflineEngine {
     recognizer: Recognizer,
@@ -325,24 +312,6 @@ pub fn capitalise_pronoun(text: &str) -> String {
         .join(" ")
 }
 
-/// Apertium's output as the engine speaks and shows it: unknown-word marks removed, sentence
-/// case, a final full stop (Apertium leaves those to its input).
-pub fn tidy_translation(raw: &str) -> String {
-    let text = apertium::strip_marks(raw)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    let mut chars = text.chars();
-    let Some(first) = chars.next() else {
-        return text;
-    };
-    let mut out: String = first.to_uppercase().chain(chars).collect();
-    if !out.ends_with(['.', '!', '?', '…']) {
-        out.push('.');
-    }
-    out
-}
-
 impl Engine for OfflineEngine {
     fn push_audio(&mut self, pcm: &[i16]) -> Vec<EngineOutput> {
         let mut out = Vec::new();
@@ -358,17 +327,5 @@ impl Engine for OfflineEngine {
             self.utterance(hyp, &mut out);
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn utterances_become_sentences() {
-        assert_eq!(as_sentence("the weather is warm"), "The weather is warm.");
-        assert_eq!(as_sentence(" is it? "), "Is it?");
-        assert_eq!(as_sentence(""), "");
     }
 }

@@ -9,7 +9,7 @@ use super::python_worker::{PythonWorker, Task, Transcription};
 use super::recognizer::{DECODER_RATE, INPUT_RATE};
 use super::resample::{Resampler, resample};
 use super::segmenter::{Cut, Segmenter};
-use super::{as_sentence, tidy_translation};
+use super::sentences::{as_sentence, tidy_translation};
 use crate::engine::{Engine, EngineOutput};
 use std::sync::Arc;
 
