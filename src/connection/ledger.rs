@@ -4,36 +4,22 @@
 use super::limits::is_quiet;
 use std::collections::VecDeque;
 
-/// Chunks sent to one session, by input position, oldest first; at most `limit` samples.
-#[derive(Debug)]
+/// Chunks sent to one session, by input position, oldest first, up to a limit.
+#[derive(Debug, Default)]
 pub(super) struct Ledger {
     chunks: VecDeque<(u64, Vec<i16>)>,
     samples: u64,
-    limit: u64,
     /// Speech that fell off past the limit before the session answered it: not sent again.
     overflowed_speech: u64,
 }
 
 impl Ledger {
-    pub(super) fn new(limit: u64) -> Ledger {
-        Ledger {
-            chunks: VecDeque::new(),
-            samples: 0,
-            limit,
-            overflowed_speech: 0,
-        }
-    }
-
     /// `chunk` (input from `position` on) went to the session. The oldest audio falls off past
-    /// the limit: it can no longer be sent again.
-    pub(super) fn is_full(&self) -> bool {
-        self.samples >= self.limit
-    }
-
-    pub(super) fn record(&mut self, position: u64, chunk: &[i16]) {
+    /// `limit` samples: it can no longer be sent again.
+    pub(super) fn record(&mut self, position: u64, chunk: &[i16], limit: u64) {
         self.chunks.push_back((position, chunk.to_vec()));
         self.samples += chunk.len() as u64;
-        while self.samples > self.limit {
+        while self.samples > limit {
             let Some((_, old)) = self.chunks.pop_front() else {
                 break;
             };
@@ -101,9 +87,9 @@ mod tests {
 
     #[test]
     fn keeps_at_most_its_limit_dropping_the_oldest() {
-        let mut ledger = Ledger::new(250);
+        let mut ledger = Ledger::default();
         for i in 0..5 {
-            ledger.record(i * 100, &chunk(i as i16, 100));
+            ledger.record(i * 100, &chunk(i as i16, 100), 250);
         }
         assert_eq!(ledger.samples(), 200);
         assert_eq!(ledger.first_position(), Some(300));
@@ -111,12 +97,12 @@ mod tests {
 
     #[test]
     fn speech_that_falls_off_unanswered_is_counted_until_answered() {
-        let mut ledger = Ledger::new(100);
-        ledger.record(0, &chunk(0, 100));
-        ledger.record(100, &chunk(0, 100));
+        let mut ledger = Ledger::default();
+        ledger.record(0, &chunk(0, 100), 100);
+        ledger.record(100, &chunk(0, 100), 100);
         assert_eq!(ledger.overflowed_speech(), 0, "silence is not speech");
-        ledger.record(200, &chunk(5000, 100));
-        ledger.record(300, &chunk(5000, 100));
+        ledger.record(200, &chunk(5000, 100), 100);
+        ledger.record(300, &chunk(5000, 100), 100);
         assert_eq!(ledger.overflowed_speech(), 100);
         ledger.forget_before(300);
         assert_eq!(ledger.overflowed_speech(), 0);
@@ -124,9 +110,9 @@ mod tests {
 
     #[test]
     fn answered_audio_is_forgotten_whole_chunks_only() {
-        let mut ledger = Ledger::new(1000);
+        let mut ledger = Ledger::default();
         for i in 0..4 {
-            ledger.record(i * 100, &chunk(i as i16, 100));
+            ledger.record(i * 100, &chunk(i as i16, 100), 1000);
         }
         ledger.forget_before(150);
         assert_eq!(ledger.first_position(), Some(100));
@@ -137,9 +123,9 @@ mod tests {
 
     #[test]
     fn taking_from_a_position_cuts_the_chunk_that_straddles_it() {
-        let mut ledger = Ledger::new(1000);
+        let mut ledger = Ledger::default();
         for i in 0..3 {
-            ledger.record(i * 100, &chunk(i as i16 + 1, 100));
+            ledger.record(i * 100, &chunk(i as i16 + 1, 100), 1000);
         }
         let taken = ledger.take_from(130);
         assert_eq!(taken.len(), 2);
@@ -152,8 +138,8 @@ mod tests {
 
     #[test]
     fn taking_from_before_the_first_chunk_takes_everything() {
-        let mut ledger = Ledger::new(1000);
-        ledger.record(500, &chunk(1, 10));
+        let mut ledger = Ledger::default();
+        ledger.record(500, &chunk(1, 10), 1000);
         assert_eq!(ledger.take_from(0), vec![(500, chunk(1, 10))]);
     }
 }

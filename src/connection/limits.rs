@@ -41,6 +41,9 @@ pub(super) fn is_quiet(chunk: &[i16]) -> bool {
     (energy / chunk.len() as f64).sqrt() < QUIET_RMS
 }
 
+/// Input that can wait: unanswered audio kept per session to send again, at most (10 minutes,
+/// 29 MB). A session that stops answering is replaced long before (`keepalive-timeout`).
+pub(super) const LOSSLESS_LEDGER_SAMPLES: u64 = 600 * SAMPLE_RATE as u64;
 /// An engine that has been given audio may think this long before it says anything (the local
 /// server speaks after 1 s of input with nothing to say; a loaded machine adds to that): the
 /// engine-stall check waits at least this long, whatever `keepalive-timeout` says.

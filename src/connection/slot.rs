@@ -143,7 +143,6 @@ impl<H> Slot<H> {
         session: H,
         audio: mpsc::Sender<Vec<i16>>,
         answers: Arc<Answers>,
-        ledger_limit: u64,
         answers_all_audio: bool,
     ) -> Slot<H> {
         Slot {
@@ -156,14 +155,15 @@ impl<H> Slot<H> {
             sent: 0,
             ended_at: 0,
             answers,
-            ledger: Ledger::new(ledger_limit),
+            ledger: Ledger::default(),
             answers_all_audio,
             lifetime: None,
         }
     }
 
-    /// The session took `chunk`, input from `position` on, at `now_ms` (supervisor epoch + 1).
-    pub(super) fn took(&mut self, position: u64, chunk: &[i16], now_ms: u64) {
+    /// The session took `chunk`, input from `position` on, at `now_ms` (supervisor epoch + 1);
+    /// its ledger keeps at most `ledger_limit` samples.
+    pub(super) fn took(&mut self, position: u64, chunk: &[i16], now_ms: u64, ledger_limit: u64) {
         if self.sent == 0 {
             self.answers.start.store(position, Ordering::Relaxed);
         }
@@ -179,7 +179,7 @@ impl<H> Slot<H> {
                 .load(Ordering::Relaxed)
                 .saturating_sub(REPLAY_OVERLAP),
         );
-        self.ledger.record(position, chunk);
+        self.ledger.record(position, chunk, ledger_limit);
         if self.answers_all_audio || !is_quiet(chunk) {
             let _ = self.answers.unanswered_since.compare_exchange(
                 0,

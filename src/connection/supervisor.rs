@@ -3,8 +3,8 @@
 //! kept through an outage and what is sent again after a loss.
 
 use super::limits::{
-    ANSWER_GRACE, BACKLOG_CHUNKS, IN_FLIGHT_WINDOW, MAX_HELD_SAMPLES, MIN_ENGINE_SILENCE,
-    MIN_HEALTHY_SESSION, REPLAY_OVERLAP, is_quiet,
+    ANSWER_GRACE, BACKLOG_CHUNKS, IN_FLIGHT_WINDOW, LOSSLESS_LEDGER_SAMPLES, MAX_HELD_SAMPLES,
+    MIN_ENGINE_SILENCE, MIN_HEALTHY_SESSION, REPLAY_OVERLAP, is_quiet,
 };
 use super::router::Router;
 use super::sessions::{SessionHandle, SessionOpener};
@@ -130,10 +130,7 @@ impl<O: SessionOpener> Supervisor<O> {
                 .as_ref()
                 .filter(|slot| slot.connected && !self.backlog.is_empty() && window_open)
                 .map(|slot| slot.audio.clone());
-            // Closed for want of answers, it reopens after a grace; closed because the unanswered
-            // audio fills what can be kept, only answers (or a replacement) open it.
-            let window_reopens =
-                (!window_open && !self.ledger_full()).then(|| self.last_answer.0 + ANSWER_GRACE);
+            let window_reopens = (!window_open).then(|| self.last_answer.0 + ANSWER_GRACE);
             let answer_arrived = self.answer_arrived.clone();
             let switch_ready = self.current.is_some();
             let stall_check = self.stall_deadline();
@@ -181,9 +178,9 @@ impl<O: SessionOpener> Supervisor<O> {
                         Ok(permit) => {
                             if let Some((position, chunk)) = self.backlog.pop_front() {
                                 self.account_buffer(-(chunk.len() as i64));
-                                let now_ms = self.now_ms();
+                                let (now_ms, limit) = (self.now_ms(), self.ledger_limit());
                                 if let Some(slot) = self.current.as_mut() {
-                                    slot.took(position, &chunk, now_ms);
+                                    slot.took(position, &chunk, now_ms, limit);
                                 }
                                 permit.send(chunk);
                                 self.rotate_by_audio();
@@ -304,7 +301,6 @@ impl<O: SessionOpener> Supervisor<O> {
             session,
             audio,
             answers,
-            self.params.outage_buffer_samples,
             self.params.session.protocol == Protocol::Translation,
         )
     }
@@ -315,12 +311,12 @@ impl<O: SessionOpener> Supervisor<O> {
 
     /// Gives the recovery session `id` its next pending chunk; closes it after the last.
     fn feed_recovery(&mut self, id: u64, permit: mpsc::Permit<'_, Vec<i16>>) {
-        let now_ms = self.now_ms();
+        let (now_ms, limit) = (self.now_ms(), self.ledger_limit());
         let Some(recovery) = self.recovering.iter_mut().find(|r| r.slot.id == id) else {
             return;
         };
         if let Some((position, chunk)) = recovery.pending.pop_front() {
-            recovery.slot.took(position, &chunk, now_ms);
+            recovery.slot.took(position, &chunk, now_ms, limit);
             permit.send(chunk);
         }
         if recovery.pending.is_empty() && !recovery.closed {
@@ -361,6 +357,20 @@ impl<O: SessionOpener> Supervisor<O> {
             pending,
             closed: false,
         });
+    }
+
+    /// Unanswered audio kept per session to send again. Input that can wait runs ahead of the
+    /// answers (its in-flight window opens again when an engine is silent a while): far more of
+    /// it is kept, in memory bounded all the same; live input keeps what the outage buffer would.
+    /// Read as audio is given: the element says whether its input can wait once it knows.
+    fn ledger_limit(&self) -> u64 {
+        if self.lossless.load(Ordering::Relaxed) {
+            self.params
+                .outage_buffer_samples
+                .max(LOSSLESS_LEDGER_SAMPLES)
+        } else {
+            self.params.outage_buffer_samples
+        }
     }
 
     /// Milliseconds since the supervisor started, plus one (0 means "none" in the stamps).
@@ -440,9 +450,9 @@ impl<O: SessionOpener> Supervisor<O> {
                 let kept = chunk.clone();
                 match slot.audio.try_send(chunk) {
                     Ok(()) => {
-                        let now_ms = self.now_ms();
+                        let (now_ms, limit) = (self.now_ms(), self.ledger_limit());
                         if let Some(slot) = self.current.as_mut() {
-                            slot.took(position, &kept, now_ms);
+                            slot.took(position, &kept, now_ms, limit);
                         }
                         self.rotate_by_audio();
                     }
@@ -467,9 +477,6 @@ impl<O: SessionOpener> Supervisor<O> {
         if !self.lossless.load(Ordering::Relaxed) {
             return true;
         }
-        if self.ledger_full() {
-            return false;
-        }
         // A replaced session that takes long to finish holds back everything after it: input
         // that can wait waits too, rather than the held output growing past its bound.
         if self.router.held_samples() >= MAX_HELD_SAMPLES / 2 {
@@ -484,21 +491,6 @@ impl<O: SessionOpener> Supervisor<O> {
         }
         slot.sent.saturating_sub(answered) <= IN_FLIGHT_WINDOW
             || self.last_answer.0.elapsed() >= ANSWER_GRACE
-    }
-
-    /// Input that can wait: whether the current session holds as much unanswered audio as can be
-    /// kept to send again (`outage-buffer`). More would be lost if it failed now, so the input
-    /// waits for its answers (or for it to be replaced) instead.
-    fn ledger_full(&mut self) -> bool {
-        if !self.lossless.load(Ordering::Relaxed) {
-            return false;
-        }
-        let Some(slot) = self.current.as_mut() else {
-            return false;
-        };
-        let answered = slot.answered_until().saturating_sub(REPLAY_OVERLAP);
-        slot.ledger.forget_before(answered);
-        slot.ledger.is_full()
     }
 
     /// Whether to take the next chunk from the element: not when closing, not when a slow
