@@ -119,10 +119,18 @@ fn offline_engine_on_flite_and_librivox_speech() {
     assert!(f(&flite["chrf"]) >= 40.0, "{flite}");
     // ... and hears it almost word for word (measured 0–6 % word errors).
     assert!(f(&flite["heard_wer"]) <= 25.0, "{flite}");
+    // The real LibriVox voice is heard too (Whisper, the default recogniser: measured 0 % on
+    // this utterance; 25 % leaves room for a lighter recogniser).
     assert!(
-        f(&summary["heard_wer"]) >= f(&flite["heard_wer"]) - 1e-9,
-        "{summary}"
+        segments[3]["heard"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("young man"),
+        "{}",
+        segments[3]
     );
+    assert!(f(&summary["heard_wer"]) <= 25.0, "{summary}");
     assert!(
         segments[0]["heard"].as_str().unwrap().contains("weather"),
         "{}",
