@@ -284,12 +284,14 @@ pub fn rms(samples: &[i16]) -> f64 {
 }
 
 /// Start and end (in seconds from the first sample) of the audible part of 24 kHz audio, judged
-/// in 20 ms frames.
+/// in 20 ms frames. The end is never past the last sample: output that stops mid-frame (the
+/// translation ending the stream) ends where its samples end.
 pub fn audible_span(samples: &[i16]) -> Option<(f64, f64)> {
     let frames: Vec<bool> = samples.chunks(480).map(|f| rms(f) > 300.0).collect();
     let first = frames.iter().position(|&v| v)?;
     let last = frames.iter().rposition(|&v| v)?;
-    Some((first as f64 * 0.02, (last + 1) as f64 * 0.02))
+    let end = ((last + 1) * 480).min(samples.len());
+    Some((first as f64 * 0.02, end as f64 / 24_000.0))
 }
 
 /// The element's description with the server's URL and key.

@@ -137,14 +137,16 @@ pub fn assert_translations_of(texts: &[String], video: &SpeechVideo) {
 }
 
 /// Spans (start, end) in seconds from the first sample where 24 kHz audio is audible, judged in
-/// 20 ms frames; silences shorter than 300 ms do not split a span.
+/// 20 ms frames (a last, partial frame ending where its samples end); silences shorter than
+/// 300 ms do not split a span.
 pub fn audible_spans(samples: &[i16]) -> Vec<(f64, f64)> {
     let mut spans: Vec<(f64, f64)> = Vec::new();
     for (i, frame) in samples.chunks(480).enumerate() {
         if rms(frame) <= 300.0 {
             continue;
         }
-        let (start, end) = (i as f64 * 0.02, (i + 1) as f64 * 0.02);
+        let start = i as f64 * 0.02;
+        let end = (i * 480 + frame.len()) as f64 / 24_000.0;
         match spans.last_mut() {
             Some(last) if start - last.1 < 0.3 => last.1 = end,
             _ => spans.push((start, end)),
