@@ -59,16 +59,23 @@ fn pipeline(wav: &Path, properties: &str) -> String {
     )
 }
 
-#[test]
-fn a_real_recording_becomes_spanish_words_after_it_is_spoken() {
+/// LibriVox utterance 0880 (0.5 s of silence before, 2 s after) into `target`, without error;
+/// also the utterance's length.
+fn translate_librivox_0880(target: &str) -> (Captured, f64) {
     init();
     let dir = tempfile::tempdir().unwrap();
     let (wav, length) = padded(dir.path(), &librivox("0880"), 0.5, 2.0);
     let captured = run(
-        &pipeline(&wav, "target-language=es"),
+        &pipeline(&wav, &format!("target-language={target}")),
         Duration::from_secs(90),
     );
     assert!(captured.errors.is_empty(), "{:?}", captured.errors);
+    (captured, length)
+}
+
+#[test]
+fn a_real_recording_becomes_spanish_words_after_it_is_spoken() {
+    let (captured, length) = translate_librivox_0880("es");
     let said: Vec<&str> = captured.cues.iter().map(|c| c.text.as_str()).collect();
     let heard: Vec<&str> = captured
         .source_cues
@@ -106,14 +113,7 @@ fn a_real_recording_becomes_spanish_words_after_it_is_spoken() {
 /// Catalan is no target of the cloud protocol: the local engine's own list is what counts.
 #[test]
 fn a_real_recording_becomes_catalan() {
-    init();
-    let dir = tempfile::tempdir().unwrap();
-    let (wav, _) = padded(dir.path(), &librivox("0880"), 0.5, 2.0);
-    let captured = run(
-        &pipeline(&wav, "target-language=ca"),
-        Duration::from_secs(90),
-    );
-    assert!(captured.errors.is_empty(), "{:?}", captured.errors);
+    let (captured, _) = translate_librivox_0880("ca");
     assert!(captured.warnings.is_empty(), "{:?}", captured.warnings);
     let said: String = captured.cues.iter().map(|c| c.text.as_str()).collect();
     assert!(said.contains("home jove"), "{said:?}");

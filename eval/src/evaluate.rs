@@ -154,11 +154,7 @@ mod tests {
     use super::*;
 
     fn cue(start_s: f64, end_s: f64, text: &str) -> Cue {
-        Cue {
-            start_s,
-            end_s,
-            text: text.into(),
-        }
+        Cue::new(start_s, end_s, text)
     }
 
     /// 24 kHz audio, loud between the given spans.

@@ -10,6 +10,16 @@ pub struct Cue {
     pub text: String,
 }
 
+impl Cue {
+    pub fn new(start_s: f64, end_s: f64, text: &str) -> Cue {
+        Cue {
+            start_s,
+            end_s,
+            text: text.into(),
+        }
+    }
+}
+
 /// Reads an SRT or WebVTT file (told apart by its `WEBVTT` header).
 pub fn read(path: &Path) -> Result<Vec<Cue>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
