@@ -32,9 +32,13 @@ const MARKERS: [(&str, [&str; 3]); 3] = [
 /// Where the source is measured to a 20 ms frame: a translation may start this much before.
 const ONSET_TOLERANCE: f64 = 0.04;
 
-/// Records the language tag of every TAG event leaving `pad`.
-fn record_language_tags(pad: &gst::Pad, into: Arc<Mutex<HashMap<String, Vec<String>>>>) {
-    let name = pad.name().to_string();
+/// Records, under `name`, the language tag of every TAG event passing `pad`.
+fn record_language_tags(
+    pad: &gst::Pad,
+    name: &str,
+    into: Arc<Mutex<HashMap<String, Vec<String>>>>,
+) {
+    let name = name.to_owned();
     pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
         if let Some(gst::PadProbeData::Event(event)) = &info.data
             && let gst::EventView::Tag(tag) = event.view()
@@ -87,7 +91,7 @@ fn two_requested_languages_beside_the_always_pads_live_on_time_each_in_its_langu
             .static_pad(name)
             .or_else(|| element.request_pad_simple(name))
             .unwrap_or_else(|| panic!("pad {name}"));
-        record_language_tags(&pad, tags.clone());
+        record_language_tags(&pad, name, tags.clone());
     }
     let run = run_live_pads(element, rate, &samples, &pads, Duration::from_secs(90));
 
@@ -252,7 +256,7 @@ fn session_language(record: &realtimetranslate_server::SessionRecord) -> Option<
         .iter()
         .filter(|e| e.kind == "session.update")
         .filter_map(|e| e.json["session"]["audio"]["output"]["language"].as_str())
-        .last()
+        .next_back()
         .map(str::to_owned)
 }
 
@@ -530,4 +534,116 @@ fn gst_inspect_documents_the_request_pads() {
         );
     }
     assert!(text.contains("src_<language>"), "description:\n{text}");
+}
+
+#[test]
+fn a_language_requested_while_playing_joins_the_stream_from_there() {
+    let server = utterance_server();
+    let durations = [600, 700, 800, 900, 1000, 1100];
+    init();
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("bursts.wav");
+    write_wav(&wav, 24_000, &bursts(&durations));
+    let pipeline = launch(&format!(
+        "filesrc location={} ! wavparse ! realtimetranslate name=t url={} api-key={KEY} \
+         t.src ! appsink name=audio sync=false \
+         t.subtitle_src ! queue ! appsink name=text sync=false",
+        wav.display(),
+        server.url(),
+    ));
+    let french_text = Arc::new(Mutex::new(Vec::new()));
+    let french_audio: Arc<Mutex<Vec<(gst::ClockTime, usize)>>> = Arc::default();
+    let tags = Arc::new(Mutex::new(HashMap::new()));
+    let mut joined = false;
+    let captured = run_pipeline(&pipeline, Duration::from_secs(60), |pipeline, elapsed| {
+        if joined
+            || pipeline.current_state() != gst::State::Playing
+            || elapsed < Duration::from_secs(3)
+        {
+            return;
+        }
+        joined = true;
+        let t = pipeline.by_name("t").unwrap();
+        for (name, audio) in [("src_fr", true), ("subtitle_src_fr", false)] {
+            let queue = gst::ElementFactory::make("queue").build().unwrap();
+            let sink = gst_app::AppSink::builder().sync(false).build();
+            pipeline.add_many([&queue, sink.upcast_ref()]).unwrap();
+            queue.link(&sink).unwrap();
+            if audio {
+                let into = french_audio.clone();
+                sink.set_callbacks(
+                    gst_app::AppSinkCallbacks::builder()
+                        .new_sample(move |sink| {
+                            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                            let buffer = sample.buffer().unwrap();
+                            into.lock()
+                                .unwrap()
+                                .push((buffer.pts().unwrap(), buffer.size() / 2));
+                            Ok(gst::FlowSuccess::Ok)
+                        })
+                        .build(),
+                );
+            } else {
+                capture_text(&sink, french_text.clone());
+            }
+            queue.sync_state_with_parent().unwrap();
+            sink.sync_state_with_parent().unwrap();
+            // Downstream of the link: the pad's sticky events reach it with its first data.
+            let queue_pad = queue.static_pad("sink").unwrap();
+            record_language_tags(&queue_pad, name, tags.clone());
+            let pad = t.request_pad_simple(name).expect(name);
+            pad.link(&queue_pad).unwrap();
+        }
+    });
+    assert!(captured.errors.is_empty(), "{:?}", captured.errors);
+    assert!(captured.eos, "no EOS");
+    assert!(joined, "never played");
+
+    // French output starts where it joined and covers the rest of the input, to the sample.
+    let audio = french_audio.lock().unwrap().clone();
+    let input_end = bursts(&durations).len() as f64 / 24_000.0;
+    let first = audio.first().expect("French audio").0;
+    let mut expected = first;
+    for (pts, samples) in &audio {
+        assert!(
+            pts.nseconds().abs_diff(expected.nseconds()) <= 50_000,
+            "French output jumps at {pts} (expected {expected})"
+        );
+        expected = *pts + gst::ClockTime::from_nseconds(*samples as u64 * 1_000_000_000 / 24_000);
+    }
+    println!("French audio {first} – {expected} for input of {input_end:.2} s");
+    assert!(
+        first.seconds_f64() > 1.0 && first.seconds_f64() < input_end - 3.0,
+        "French starts at {first}"
+    );
+    assert!(
+        expected.seconds_f64() >= input_end - 0.05,
+        "French ends at {expected}"
+    );
+
+    // It answers what it heard: the bursts after it joined (the first perhaps in part).
+    let spanish = answered(&captured);
+    let french = answers(&cue_text(&french_text));
+    println!("Spanish answers {spanish:?}, French {french:?}");
+    assert_eq!(spanish.len(), durations.len());
+    assert!(
+        french.len() >= 2 && french.len() < durations.len(),
+        "French answered {french:?}"
+    );
+    let whole = &durations[durations.len() - (french.len() - 1)..];
+    for (got, want) in french[1..].iter().zip(whole) {
+        assert!(
+            got.abs_diff(*want) <= 20,
+            "French {french:?} for {durations:?}"
+        );
+    }
+    for pad in ["src_fr", "subtitle_src_fr"] {
+        assert_eq!(
+            tags.lock().unwrap().get(pad).cloned(),
+            Some(vec!["fr".to_owned()]),
+            "{pad} tags"
+        );
+    }
+    let sessions = server.records().sessions();
+    assert_eq!(sessions.len(), 2, "one session per language");
 }

@@ -283,7 +283,7 @@ impl RealtimeTranslate {
             ));
         };
         if active {
-            lane.queue(kind).set_flushing(false);
+            lane.open(kind);
             self.start_task(pad, lane, kind)
         } else {
             lane.queue(kind).set_flushing(true);
@@ -1491,43 +1491,33 @@ impl RealtimeTranslate {
         };
         let pad = build_src_pad(templ, Some(name));
         lane.set_pad(kind, Some(pad.clone()));
-        self.join_stream(&lane, kind, &pad, new, &settings);
+        self.prepare_join(&lane, kind, &pad);
+        // Activated here if the stream runs, with the sticky events prepared.
         if self.obj().add_pad(&pad).is_err() {
             lane.set_pad(kind, None);
             return None;
+        }
+        if new {
+            self.add_feed(&lane, &settings);
         }
         gst::info!(CAT, imp = self, "pad {name} added");
         Some(pad)
     }
 
-    /// A pad requested while the stream runs: activated with the stream's sticky events before
-    /// any output can reach its queue, and a new lane gets its own connection, starting at the
-    /// input's end (its output covers the timeline from there).
-    fn join_stream(
-        &self,
-        lane: &Arc<Lane>,
-        kind: PadKind,
-        pad: &gst::Pad,
-        new: bool,
-        settings: &Settings,
-    ) {
-        let mut state = self.state.lock().unwrap();
-        let Some(state) = state.as_mut() else { return };
-        {
-            let _output = lane.output.lock().unwrap();
-            if let Err(err) = pad.set_active(true) {
-                gst::error!(CAT, imp = self, "cannot activate {}: {err}", pad.name());
-            }
-            if let Some(group_id) = state.started {
-                let segment = state.segment_seen.then_some(&state.segment);
-                for item in self.sticky_events(lane, kind, pad, group_id, segment) {
-                    lane.queue(kind).push_nowait(item);
-                }
-            }
+    /// A pad requested while the stream runs gets the stream's sticky events (stream-start,
+    /// caps, language, segment) as it is activated, before any output can reach it.
+    fn prepare_join(&self, lane: &Lane, kind: PadKind, pad: &gst::Pad) {
+        let state = self.state.lock().unwrap();
+        let Some(state) = state.as_ref() else { return };
+        if let Some(group_id) = state.started {
+            let segment = state.segment_seen.then_some(&state.segment);
+            lane.set_joining(kind, self.sticky_events(lane, kind, pad, group_id, segment));
         }
-        if !new {
-            return;
-        }
+    }
+
+    /// A new lane joining a running stream: its own connection, starting at the input's end
+    /// (its output covers the timeline from there).
+    fn add_feed(&self, lane: &Arc<Lane>, settings: &Settings) {
         let params = match lane_params(settings, lane) {
             Ok(params) => params,
             Err(err) => {
@@ -1535,6 +1525,8 @@ impl RealtimeTranslate {
                 return;
             }
         };
+        let mut state = self.state.lock().unwrap();
+        let Some(state) = state.as_mut() else { return };
         let mut feed = Feed::new(lane.clone(), state.input_end());
         {
             let mut output = lane.output.lock().unwrap();

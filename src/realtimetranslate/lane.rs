@@ -10,7 +10,7 @@ use super::ear_voice::EarVoiceSpans;
 use super::output::{Output, PadItems, samples_to_time};
 use crate::connection::Connection;
 use crate::mix::OriginalMix;
-use crate::pad_queue::PadQueue;
+use crate::pad_queue::{Item, PadQueue};
 use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
 use gst::prelude::*;
 use std::collections::VecDeque;
@@ -67,6 +67,8 @@ pub struct Lane {
     /// A lane of request pads (`src_%s`, `subtitle_src_%s`).
     pub requested: bool,
     pads: Mutex<LanePads>,
+    /// Sticky events for pads that join a running stream, queued as they are activated.
+    joining: Mutex<Vec<(PadKind, Vec<Item>)>>,
     pub output: Mutex<Output>,
     /// The original under the translation, applied as audio leaves the audio pad so that what
     /// is known about an outage by then (buffers may wait in the queue) decides the fallback.
@@ -91,6 +93,7 @@ impl Lane {
             language: Mutex::new(language.to_owned()),
             requested,
             pads: Mutex::new(LanePads::default()),
+            joining: Mutex::new(Vec::new()),
             output: Mutex::new(output),
             mix: Mutex::new(mix),
             audio: PadQueue::new(AUDIO_QUEUE_ITEMS),
@@ -180,6 +183,29 @@ impl Lane {
             .into_iter()
             .flatten()
             .any(|pad| pad.is_linked())
+    }
+
+    /// A pad of `kind` joins the running stream: these items open its queue when it is
+    /// activated.
+    pub fn set_joining(&self, kind: PadKind, items: Vec<Item>) {
+        let mut joining = self.joining.lock().unwrap();
+        joining.retain(|(k, _)| *k != kind);
+        joining.push((kind, items));
+    }
+
+    /// Opens the queue of an activated pad; a pad joining a running stream gets its sticky
+    /// events first. Under the output lock, so nothing the stream produces meanwhile comes
+    /// before them.
+    pub fn open(&self, kind: PadKind) {
+        let _output = self.output.lock().unwrap();
+        let queue = self.queue(kind);
+        queue.set_flushing(false);
+        let mut joining = self.joining.lock().unwrap();
+        if let Some(index) = joining.iter().position(|(k, _)| *k == kind) {
+            for item in joining.remove(index).1 {
+                queue.push_nowait(item);
+            }
+        }
     }
 
     /// Flushing drops what is queued. Clearing it only opens the queues of pads that exist and
