@@ -467,7 +467,7 @@ mod tests {
              &fault_rate_limit_first=2&fault_server_error_after_audio_ms=0\
              &fault_error_after_audio_ms=900&fault_error_code=insufficient_quota\
              &fault_answer_delay_ms=3000&fault_huge_text_after_audio_ms=2000\
-             &fault_audio_repeat=3&x=",
+             &fault_audio_repeat=3&fault_language=pt-BR&x=",
         )
         .unwrap();
         assert_eq!(
@@ -487,6 +487,7 @@ mod tests {
                 answer_delay_ms: Some(3000),
                 huge_text_after_audio_ms: Some(2000),
                 audio_repeat: Some(3),
+                language: Some("pt-BR".into()),
             }
         );
         assert!(f.validate().is_ok());
@@ -516,6 +517,7 @@ mod tests {
             ),
             ("fault_refuse_status=200", "400 to 599"),
             ("fault_audio_repeat=1", "from 2 to 10"),
+            ("fault_language=fr_FR", "language code"),
             ("fault_audio_repeat=11", "from 2 to 10"),
             (
                 "fault_huge_text_after_audio_ms=x",
