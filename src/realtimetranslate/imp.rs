@@ -1518,6 +1518,10 @@ impl RealtimeTranslate {
     /// A new lane joining a running stream: its own connection, starting at the input's end
     /// (its output covers the timeline from there).
     fn add_feed(&self, lane: &Arc<Lane>, settings: &Settings) {
+        if self.state.lock().unwrap().is_none() {
+            // Not streaming: the lane gets its feed when the stream starts (`prepare`).
+            return;
+        }
         let params = match lane_params(settings, lane) {
             Ok(params) => params,
             Err(err) => {
