@@ -259,11 +259,18 @@ impl Lane {
         }
     }
 
-    /// Input as the engine hears it: to the speech-onset detector and to the mix.
+    /// Input as the engine hears it: to the speech-onset detector and to the mix. A lane with
+    /// no audio pad keeps no original: nothing would ever mix it in and let it go.
     pub fn input_heard(&self, samples: &[i16]) {
+        let has_audio = self.pads.lock().unwrap().audio.is_some();
         let mut output = self.output.lock().unwrap();
         output.input_heard(samples);
-        self.mix.lock().unwrap().push_original(samples);
+        let mut mix = self.mix.lock().unwrap();
+        if has_audio {
+            mix.push_original(samples);
+        } else {
+            mix.skip_original(samples.len() as u64);
+        }
     }
 
     /// `samples` of input after `sent` samples sent to this lane's engine are never sent (the

@@ -611,8 +611,20 @@ pub fn run_nonlive(
     feed: Feed,
     timeout: Duration,
 ) -> Run {
+    run_nonlive_pads(element, rate, samples, feed, &PADS, timeout)
+}
+
+/// Like [`run_nonlive`], recording `pads` (always pads, or request pads such as `src_fr`).
+pub fn run_nonlive_pads(
+    element: gst::Element,
+    rate: u32,
+    samples: &[i16],
+    feed: Feed,
+    pads: &[&str],
+    timeout: Duration,
+) -> Run {
     let started = Instant::now();
-    let (pipeline, src, sinks, mut run) = assemble(element, rate, samples, false);
+    let (pipeline, src, sinks, mut run) = assemble_pads(element, rate, samples, false, pads);
     let time = |n: u64| gst::ClockTime::from_nseconds(n * 1_000_000_000 / rate as u64);
     let (per_buffer, timestamps) = match feed {
         Feed::Timestamped { buffer_ms } => ((rate as u64 * buffer_ms / 1000) as usize, true),
