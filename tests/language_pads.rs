@@ -1,8 +1,8 @@
 //! Per-language request pads: `src_%s` and `subtitle_src_%s` beside the always pads, one session
 //! per language over the one converted input. Real pipelines, real sessions on 127.0.0.1: the
-//! offline engine (flite speech translated into Spanish, Catalan and Esperanto) for content and
-//! live timing, the utterance engine for releasing a pad and for a cut of one language's
-//! connection.
+//! offline engine (flite speech translated into Spanish, Catalan and Esperanto) for each
+//! language's content; the utterance engine, whose answers cost nothing, for live timing, for a
+//! language joining or leaving mid-stream and for a cut of one language's connection.
 
 mod common;
 
