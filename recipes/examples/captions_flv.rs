@@ -1,15 +1,19 @@
 //! Recipe: a video with speech → H.264 + AAC in FLV, the translated speech as the sound and the
 //! translation as CEA-608 closed captions inside the video (what YouTube, Twitch and most RTMP
-//! ingest servers read). Give an `rtmp://` URL instead of a file to stream it (`rtmp2sink`).
+//! ingest servers read), in up to two languages: CC1 for the first, CC3 for the second. Give an
+//! `rtmp://` URL instead of a file to stream it (`rtmp2sink`).
 //!
 //! ```text
 //! cargo run --release -p realtimetranslate-recipes --example captions_flv -- \
-//!     talk.mp4 talk.es.flv|rtmp://live.example.com/app/KEY [--fps 30] [--preset veryfast] \
-//!     [--language es] [--backend local|openai] [--url URL] [--latency MS]
+//!     talk.mp4 talk.flv|rtmp://live.example.com/app/KEY [--fps 30] [--preset veryfast] \
+//!     [--languages es,fr | --language es] [--backend local|openai] [--url URL] [--latency MS]
 //! ```
-//! Captions (`tttocea608`, pop-on mode) are carried in the H.264 SEI by `x264enc`, so the video
-//! is re-encoded; it is also converted to `--fps` (24, 25, 30, 50 or 60), the frame rates CEA-608
-//! captions are defined for.
+//! One `realtimetranslate` serves both languages: the first on its always pads (its speech is the
+//! sound), the second on request pads (`subtitle_src_fr`). Each language's text becomes pop-on
+//! captions (`tttocea708`, with CEA-608 compatibility bytes on its channel), `cea708mux` joins
+//! them, and `cccombiner` attaches them to the frames, which `x264enc` writes into the H.264 SEI:
+//! the video is re-encoded, converted to `--fps` (24, 25, 30, 50 or 60), the frame rates CEA-608
+//! captions are defined for. CEA-708 services 1 and 2 carry the same captions.
 
 use gst::prelude::*;
 use gstrealtimetranslate::subtitle_file::TimedCue;
@@ -18,7 +22,11 @@ use recipes::translator::TranslateOptions;
 use std::process::ExitCode;
 
 const USAGE: &str = "captions_flv INPUT OUTPUT.flv|rtmp://… [--fps 30] [--preset veryfast] \
-     [--language es] [--backend local|openai] [--url URL] [--latency MS]";
+     [--languages es,fr | --language es] [--backend local|openai] [--url URL] [--latency MS]";
+
+/// CEA-608 channels for the first and second language: CC1 (field 1) and CC3 (field 2), the two
+/// a decoder shows as separate caption tracks.
+const CEA608_CHANNELS: [u32; 2] = [1, 3];
 
 const CAPTION_FRAME_RATES: [u32; 5] = [24, 25, 30, 50, 60];
 
@@ -29,6 +37,8 @@ pub struct Args {
     pub output: String,
     pub fps: u32,
     pub preset: String,
+    /// Captioned languages: CC1, then CC3; the first is also the sound.
+    pub languages: Vec<String>,
     pub translate: TranslateOptions,
 }
 
@@ -36,6 +46,7 @@ impl Args {
     pub fn parse(mut args: cli::Args) -> Result<Self, String> {
         let mut translate = TranslateOptions::default();
         let (mut fps, mut preset, mut positional) = (30, "veryfast".to_owned(), Vec::new());
+        let mut languages = Vec::new();
         while let Some(arg) = args.next_arg() {
             match arg {
                 Arg::Positional(value) => positional.push(value),
@@ -43,6 +54,14 @@ impl Args {
                 Arg::Flag(flag) => match flag.as_str() {
                     "--fps" => fps = args.parsed(&flag)?,
                     "--preset" => preset = args.value(&flag)?,
+                    "--languages" => {
+                        languages = args
+                            .value(&flag)?
+                            .split(',')
+                            .map(|l| l.trim().to_owned())
+                            .filter(|l| !l.is_empty())
+                            .collect()
+                    }
                     _ => return Err(cli::unknown(&flag)),
                 },
             }
@@ -52,6 +71,26 @@ impl Args {
                 "--fps {fps}: captions need one of {CAPTION_FRAME_RATES:?}"
             ));
         }
+        if languages.is_empty() {
+            languages.push(translate.language().to_owned());
+        } else if translate.language.is_some() {
+            return Err("give --languages or --language, not both".into());
+        }
+        if languages.len() > CEA608_CHANNELS.len() {
+            return Err(format!(
+                "--languages: at most {} (CEA-608 CC1 and CC3)",
+                CEA608_CHANNELS.len()
+            ));
+        }
+        if languages.len() == 2 && languages[0] == languages[1] {
+            return Err(format!("--languages names {} twice", languages[0]));
+        }
+        if let Some(bad) = languages
+            .iter()
+            .find(|l| !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
+        {
+            return Err(format!("--languages: {bad:?} is not a language code"));
+        }
         let [input, output] = <[String; 2]>::try_from(positional)
             .map_err(|_| "give an INPUT file and an OUTPUT file or rtmp:// URL".to_owned())?;
         Ok(Self {
@@ -59,6 +98,7 @@ impl Args {
             output,
             fps,
             preset,
+            languages,
             translate,
         })
     }
@@ -72,41 +112,71 @@ fn sink_for(output: &str) -> String {
     }
 }
 
-/// The pipeline: text → CEA-608 → cc_data, attached to each video frame by `cccombiner` before
-/// the encoder writes it into the SEI; translated speech → AAC 48 kHz stereo (what RTMP services
-/// accept); both muxed in FLV.
+/// The pipeline: each language's text → pop-on CEA-708 with CEA-608 bytes on its channel →
+/// `cea708mux` → cc_data, attached to each video frame by `cccombiner` before the encoder writes
+/// it into the SEI; the first language's speech → AAC 48 kHz stereo (what RTMP services accept);
+/// both muxed in FLV.
 pub fn pipeline_description(args: &Args) -> String {
-    format!(
+    let mut description = format!(
         "filesrc location=\"{input}\" ! decodebin name=decode \
          decode. ! video/x-raw ! queue ! videoconvert ! videorate \
            ! video/x-raw,format=I420,framerate={fps}/1 ! cccombiner name=captions \
            ! x264enc speed-preset={preset} key-int-max={keyframes} ! h264parse ! queue \
            ! flvmux name=mux streamable=true ! {sink} \
-         decode. ! audio/x-raw ! queue ! audioconvert ! audioresample ! realtimetranslate name=translate subtitle-mode=cues \
+         decode. ! audio/x-raw ! queue ! audioconvert ! audioresample \
+           ! realtimetranslate name=translate subtitle-mode=cues backend={backend} \
          translate.src ! audioconvert ! audioresample ! audio/x-raw,rate=48000,channels=2 \
            ! avenc_aac ! aacparse ! queue ! mux. \
-         translate.subtitle_src ! tee name=subtitles ! queue ! tttocea608 mode=pop-on \
-           ! closedcaption/x-cea-608,framerate={fps}/1 ! ccconverter \
-           ! closedcaption/x-cea-708,format=cc_data,framerate={fps}/1 ! captions.caption \
-         subtitles. ! queue ! fakesink name=cues sync=false",
+         cea708mux name=ccmux ! closedcaption/x-cea-708,format=cc_data,framerate={fps}/1 \
+           ! captions.caption",
         input = args.input,
         fps = args.fps,
         preset = args.preset,
         keyframes = 2 * args.fps,
         sink = sink_for(&args.output),
-    )
+        // Here, not only applied later: the request pad's code is checked against it.
+        backend = args.translate.backend(),
+    );
+    for (index, language) in args.languages.iter().enumerate() {
+        let text = if index == 0 {
+            "subtitle_src".to_owned()
+        } else {
+            format!("subtitle_src_{language}")
+        };
+        description.push_str(&format!(
+            " translate.{text} ! tee name=subtitles_{language} ! queue \
+               ! tttocea708 mode=pop-on service-number={service} cea608-channel={channel} \
+               ! closedcaption/x-cea-708,format=cc_data,framerate={fps}/1 ! ccmux. \
+             subtitles_{language}. ! queue ! fakesink name=cues_{language} sync=false",
+            service = index + 1,
+            channel = CEA608_CHANNELS[index],
+            fps = args.fps,
+        ));
+    }
+    description
 }
 
-/// Writes (or streams) the FLV; returns the cues that were captioned.
-pub fn run(args: &Args) -> Result<Vec<TimedCue>, String> {
+/// Writes (or streams) the FLV; returns each language's captioned cues, CC1's first.
+pub fn run(args: &Args) -> Result<Vec<(String, Vec<TimedCue>)>, String> {
     recipes::plugins::register()?;
     let pipeline = recipes::run::launch(&pipeline_description(args))?;
-    args.translate
-        .apply_to(pipeline.upcast_ref(), "translate")?;
-    let cues = recipes::cues::collect(&pipeline.by_name("cues").expect("in the description"))?;
+    let options = TranslateOptions {
+        language: args.languages.first().cloned(),
+        ..args.translate.clone()
+    };
+    options.apply_to(pipeline.upcast_ref(), "translate")?;
+    let mut collected = Vec::new();
+    for language in &args.languages {
+        let sink = pipeline
+            .by_name(&format!("cues_{language}"))
+            .expect("in the description");
+        collected.push((language.clone(), recipes::cues::collect(&sink)?));
+    }
     recipes::run::run_to_end(&pipeline, &recipes::run::Stop::new())?;
-    let cues = cues.lock().unwrap().clone();
-    Ok(cues)
+    Ok(collected
+        .into_iter()
+        .map(|(language, cues)| (language, cues.lock().unwrap().clone()))
+        .collect())
 }
 
 fn main() -> ExitCode {
@@ -115,8 +185,11 @@ fn main() -> ExitCode {
         Err(err) => return cli::usage_error("captions_flv", USAGE, &err),
     };
     match run(&args) {
-        Ok(cues) => {
-            recipes::cues::print(&cues);
+        Ok(results) => {
+            for ((language, cues), channel) in results.iter().zip(CEA608_CHANNELS) {
+                println!("{language} (CC{channel}):");
+                recipes::cues::print(cues);
+            }
             println!("wrote {}", args.output);
             ExitCode::SUCCESS
         }

@@ -1,17 +1,20 @@
-//! Recipe: a video with speech → HLS with two audio renditions, the original speech and the
-//! translated speech, and the translation as WebVTT subtitles, tied together by a master playlist
-//! that labels each with its language. Players offer the choice in their audio and subtitle
-//! menus.
+//! Recipe: a video with speech → HLS with the original speech and, per target language, a
+//! translated audio rendition and WebVTT subtitles, tied together by a master playlist that labels
+//! each with its language. Players offer the choice in their audio and subtitle menus. One
+//! `realtimetranslate` serves every language: the first on its always pads, the others on request
+//! pads (`src_fr`, `subtitle_src_fr`), one session each over the speech converted once.
 //!
 //! ```text
 //! cargo run --release -p realtimetranslate-recipes --example hls_translated -- \
 //!     talk.mp4 out/ [--segment-duration 4] [--source-language en] [--video-bitrate 2000] \
-//!     [--preset veryfast] [--language es] [--backend local|openai] [--url URL] [--latency MS]
+//!     [--preset veryfast] [--languages es,fr | --language es] [--backend local|openai] [--url URL] \
+//!     [--latency MS]
 //! ```
-//! Writes `out/master.m3u8` with `out/video/`, `out/audio-original/`, `out/audio-es/` (each an
-//! `hlssink3` media playlist of MPEG-TS segments) and `out/subtitles-es/` (WebVTT segments this
-//! program writes as the text comes: no GStreamer 1.22 element segments WebVTT). Playlists are of
-//! type EVENT: they can be played while being written, and end with `EXT-X-ENDLIST`.
+//! Writes `out/master.m3u8` with `out/video/`, `out/audio-original/`, `out/audio-es/`,
+//! `out/audio-fr/` … (each an `hlssink3` media playlist of MPEG-TS segments) and
+//! `out/subtitles-es/`, `out/subtitles-fr/` … (WebVTT segments this program writes as the text
+//! comes: no GStreamer 1.22 element segments WebVTT). Playlists are of type EVENT: they can be
+//! played while being written, and end with `EXT-X-ENDLIST`.
 
 use gst::prelude::*;
 use gstrealtimetranslate::subtitle_file::TimedCue;
@@ -24,8 +27,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const USAGE: &str = "hls_translated INPUT OUTPUT_DIR [--segment-duration 4] [--source-language en] \
-     [--video-bitrate 2000] [--preset veryfast] [--language es] [--backend local|openai] [--url URL] \
-     [--latency MS]";
+     [--video-bitrate 2000] [--preset veryfast] [--languages es,fr | --language es] \
+     [--backend local|openai] [--url URL] [--latency MS]";
 
 /// `avenc_aac`'s default bit rate, for the master playlist's BANDWIDTH.
 const AUDIO_BITS_PER_SECOND: u64 = 128_000;
@@ -39,6 +42,8 @@ pub struct Args {
     pub source_language: String,
     pub video_kbps: u32,
     pub preset: String,
+    /// Target languages, in menu order (`--languages`, else `--language` or its default).
+    pub languages: Vec<String>,
     pub translate: TranslateOptions,
 }
 
@@ -46,6 +51,7 @@ impl Args {
     pub fn parse(mut args: cli::Args) -> Result<Self, String> {
         let mut translate = TranslateOptions::default();
         let mut source_language = None;
+        let mut languages = Vec::new();
         let (mut segment_duration, mut video_kbps, mut preset) = (4, 2000, "veryfast".to_owned());
         let mut positional = Vec::new();
         while let Some(arg) = args.next_arg() {
@@ -57,6 +63,14 @@ impl Args {
                     "--source-language" => source_language = Some(args.value(&flag)?),
                     "--video-bitrate" => video_kbps = args.parsed(&flag)?,
                     "--preset" => preset = args.value(&flag)?,
+                    "--languages" => {
+                        languages = args
+                            .value(&flag)?
+                            .split(',')
+                            .map(|l| l.trim().to_owned())
+                            .filter(|l| !l.is_empty())
+                            .collect()
+                    }
                     _ => return Err(cli::unknown(&flag)),
                 },
             }
@@ -66,6 +80,22 @@ impl Args {
         }
         let [input, output_dir] = <[String; 2]>::try_from(positional)
             .map_err(|_| "give an INPUT file and an OUTPUT_DIR".to_owned())?;
+        if languages.is_empty() {
+            languages.push(translate.language().to_owned());
+        } else if translate.language.is_some() {
+            return Err("give --languages or --language, not both".into());
+        }
+        // Codes become element and directory names: letters and '-' only.
+        if let Some(bad) = languages
+            .iter()
+            .find(|l| !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
+        {
+            return Err(format!("--languages: {bad:?} is not a language code"));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(twice) = languages.iter().find(|l| !seen.insert(l.as_str())) {
+            return Err(format!("--languages names {twice} twice"));
+        }
         // The offline engine hears English only; other engines detect the language themselves.
         let source_language = source_language.unwrap_or_else(|| {
             let offline = translate.backend() == "local";
@@ -78,16 +108,30 @@ impl Args {
             source_language,
             video_kbps,
             preset,
+            languages,
             translate,
         })
     }
 
-    fn translated_dir(&self) -> String {
-        format!("audio-{}", self.translate.language())
+    fn translated_dir(language: &str) -> String {
+        format!("audio-{language}")
     }
 
-    fn subtitles_dir(&self) -> String {
-        format!("subtitles-{}", self.translate.language())
+    fn subtitles_dir(language: &str) -> String {
+        format!("subtitles-{language}")
+    }
+
+    /// The element's pads for `language`: the always pads for the first language, request pads
+    /// named after it for the others.
+    fn pads(&self, language: &str) -> (String, String) {
+        if self.languages.first().map(String::as_str) == Some(language) {
+            ("src".into(), "subtitle_src".into())
+        } else {
+            (
+                format!("src_{language}"),
+                format!("subtitle_src_{language}"),
+            )
+        }
     }
 }
 
@@ -102,29 +146,38 @@ fn hls_sink(name: &str, dir: &Path, segment_duration: u32) -> String {
 }
 
 /// The pipeline: video → H.264 → its HLS; the speech → AAC → the original rendition, and →
-/// `realtimetranslate` → AAC → the translated rendition; the translated text → a sink the
-/// program watches to write the WebVTT segments.
+/// one `realtimetranslate` → per language: AAC → its translated rendition, and its text → a sink
+/// the program watches to write that language's WebVTT segments.
 pub fn pipeline_description(args: &Args) -> String {
     let out = &args.output_dir;
     let t = args.segment_duration;
-    format!(
+    let mut description = format!(
         "filesrc location=\"{input}\" ! decodebin name=decode \
          decode. ! video/x-raw ! queue ! videoconvert ! video/x-raw,format=I420 \
            ! x264enc speed-preset={preset} \
            bitrate={kbps} ! h264parse name=video_parse ! video_hls.video {video_hls} \
          decode. ! audio/x-raw ! queue ! audioconvert ! audioresample ! tee name=speech \
          speech. ! queue ! audioconvert ! avenc_aac ! aacparse ! original_hls.audio {original_hls} \
-         speech. ! queue ! realtimetranslate name=translate subtitle-mode=cues \
-         translate.src ! audioconvert ! audioresample ! avenc_aac ! aacparse \
-           ! translated_hls.audio {translated_hls} \
-         translate.subtitle_src ! queue ! fakesink name=subtitles sync=false",
+         speech. ! queue ! realtimetranslate name=translate subtitle-mode=cues backend={backend}",
         input = args.input,
         preset = args.preset,
         kbps = args.video_kbps,
         video_hls = hls_sink("video_hls", &out.join("video"), t),
         original_hls = hls_sink("original_hls", &out.join("audio-original"), t),
-        translated_hls = hls_sink("translated_hls", &out.join(args.translated_dir()), t),
-    )
+        // Here, not only applied later: the request pads' codes are checked against it.
+        backend = args.translate.backend(),
+    );
+    for language in &args.languages {
+        let (audio, text) = args.pads(language);
+        let sink = format!("translated_hls_{language}");
+        description.push_str(&format!(
+            " translate.{audio} ! queue ! audioconvert ! audioresample ! avenc_aac ! aacparse \
+               ! {sink}.audio {hls} \
+             translate.{text} ! queue ! fakesink name=subtitles_{language} sync=false",
+            hls = hls_sink(&sink, &out.join(Args::translated_dir(language)), t),
+        ));
+    }
+    description
 }
 
 /// The master playlist for the video stream described by `caps` (from `h264parse`).
@@ -135,7 +188,6 @@ pub fn master_playlist(args: &Args, caps: &gst::StructureRef) -> String {
         (Ok(w), Ok(h)) => Some((w as u32, h as u32)),
         _ => None,
     };
-    let language = args.translate.language();
     let source = args.source_language.as_str();
     let original_name = if source == "und" {
         "Original".to_owned()
@@ -151,32 +203,34 @@ pub fn master_playlist(args: &Args, caps: &gst::StructureRef) -> String {
             default,
             uri: format!("{dir}/playlist.m3u8"),
         };
-    let renditions = [
-        rendition(
-            RenditionKind::Audio,
-            "audio",
-            source,
-            original_name,
-            true,
-            "audio-original",
-        ),
-        rendition(
+    let mut renditions = vec![rendition(
+        RenditionKind::Audio,
+        "audio",
+        source,
+        original_name,
+        true,
+        "audio-original",
+    )];
+    for language in &args.languages {
+        renditions.push(rendition(
             RenditionKind::Audio,
             "audio",
             language,
             format!("{} (translation)", hls::language_name(language)),
             false,
-            &args.translated_dir(),
-        ),
-        rendition(
+            &Args::translated_dir(language),
+        ));
+    }
+    for language in &args.languages {
+        renditions.push(rendition(
             RenditionKind::Subtitles,
             "subtitles",
             language,
             hls::language_name(language).to_owned(),
             false,
-            &args.subtitles_dir(),
-        ),
-    ];
+            &Args::subtitles_dir(language),
+        ));
+    }
     let variant = Variant {
         uri: "video/playlist.m3u8".into(),
         // Rate control overshoots: 20 % of headroom over the nominal rates.
@@ -213,39 +267,54 @@ fn write_master_when_video_starts(args: &Args, pipeline: &gst::Pipeline) {
     });
 }
 
-/// Writes the HLS presentation; returns the translated cues.
-pub fn run(args: &Args) -> Result<Vec<TimedCue>, String> {
+/// Writes the HLS presentation; returns each language's translated cues, in the order given.
+pub fn run(args: &Args) -> Result<Vec<(String, Vec<TimedCue>)>, String> {
     recipes::plugins::register()?;
     // hlssink3 does not create its directory.
-    for dir in ["video", "audio-original", &args.translated_dir()] {
+    let mut dirs = vec!["video".to_owned(), "audio-original".to_owned()];
+    dirs.extend(args.languages.iter().map(|l| Args::translated_dir(l)));
+    for dir in dirs {
         let dir = args.output_dir.join(dir);
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
     let pipeline = recipes::run::launch(&pipeline_description(args))?;
-    args.translate
-        .apply_to(pipeline.upcast_ref(), "translate")?;
+    let options = TranslateOptions {
+        language: args.languages.first().cloned(),
+        ..args.translate.clone()
+    };
+    options.apply_to(pipeline.upcast_ref(), "translate")?;
     write_master_when_video_starts(args, &pipeline);
     let segment = Duration::from_secs(args.segment_duration.into());
-    let subtitles_dir = args.output_dir.join(args.subtitles_dir());
-    let writer = SubtitleRenditionWriter::new(&subtitles_dir, segment)
-        .map_err(|e| format!("cannot write to {}: {e}", subtitles_dir.display()))?;
-    let writer = Arc::new(Mutex::new(writer));
-    let cues = Arc::new(Mutex::new(Vec::new()));
-    let (into_writer, into_cues) = (writer.clone(), cues.clone());
-    recipes::cues::watch(
-        &pipeline.by_name("subtitles").expect("in the description"),
-        move |event| {
-            if let recipes::cues::TextEvent::Cue(cue) = &event {
-                into_cues.lock().unwrap().push(cue.clone());
-            }
-            into_writer.lock().unwrap().on_event(event);
-        },
-    )?;
+    let mut languages = Vec::new();
+    for language in &args.languages {
+        let subtitles_dir = args.output_dir.join(Args::subtitles_dir(language));
+        let writer = SubtitleRenditionWriter::new(&subtitles_dir, segment)
+            .map_err(|e| format!("cannot write to {}: {e}", subtitles_dir.display()))?;
+        let writer = Arc::new(Mutex::new(writer));
+        let cues = Arc::new(Mutex::new(Vec::new()));
+        let (into_writer, into_cues) = (writer.clone(), cues.clone());
+        recipes::cues::watch(
+            &pipeline
+                .by_name(&format!("subtitles_{language}"))
+                .expect("in the description"),
+            move |event| {
+                if let recipes::cues::TextEvent::Cue(cue) = &event {
+                    into_cues.lock().unwrap().push(cue.clone());
+                }
+                into_writer.lock().unwrap().on_event(event);
+            },
+        )?;
+        languages.push((language.clone(), writer, cues));
+    }
     recipes::run::run_to_end(&pipeline, &recipes::run::Stop::new())?;
-    writer.lock().unwrap().finish(0)?;
-    let cues = cues.lock().unwrap().clone();
-    Ok(cues)
+    let mut results = Vec::new();
+    for (language, writer, cues) in languages {
+        writer.lock().unwrap().finish(0)?;
+        let cues = cues.lock().unwrap().clone();
+        results.push((language, cues));
+    }
+    Ok(results)
 }
 
 fn main() -> ExitCode {
@@ -254,8 +323,11 @@ fn main() -> ExitCode {
         Err(err) => return cli::usage_error("hls_translated", USAGE, &err),
     };
     match run(&args) {
-        Ok(cues) => {
-            recipes::cues::print(&cues);
+        Ok(results) => {
+            for (language, cues) in &results {
+                println!("{language}:");
+                recipes::cues::print(cues);
+            }
             println!("wrote {}", args.output_dir.join("master.m3u8").display());
             ExitCode::SUCCESS
         }

@@ -1,6 +1,7 @@
-//! Recipe: one recording translated into several languages at once. The speech is split with a
-//! `tee`; each language has its own `realtimetranslate` (its own session with the engine, its own
-//! pads) and writes its own translated speech (WAV) and subtitles (SRT and WebVTT).
+//! Recipe: one recording translated into several languages at once, by one `realtimetranslate`:
+//! the first language on its always pads, each further one on request pads (`src_fr`,
+//! `subtitle_src_fr`). The speech is converted once; each language has its own session with the
+//! engine and writes its own translated speech (WAV) and subtitles (SRT and WebVTT).
 //!
 //! ```text
 //! cargo run --release -p realtimetranslate-recipes --example multi_language -- \
@@ -8,8 +9,8 @@
 //! ```
 //! Writes `talk.es.wav`, `talk.es.srt`, `talk.es.vtt`, `talk.fr.wav`, … Each language is a separate
 //! session (billed separately by a cloud service). The offline engine (the default) translates
-//! English into Spanish only; its default languages here are `es,en` (`en`: the English
-//! transcript as subtitles).
+//! English into Spanish, Catalan, Galician and Esperanto; its default languages here are `es,en`
+//! (`en`: the English transcript as subtitles).
 
 use gst::prelude::*;
 use gstrealtimetranslate::subtitle_file::{TimedCue, to_srt, to_webvtt};
@@ -94,19 +95,34 @@ impl Args {
     }
 }
 
-/// The pipeline: decoded speech → `tee` → per language: queue → `realtimetranslate` → WAV, and
-/// its subtitle pad → a sink the program reads the cues from.
+/// The element's pads for `language`: the always pads for the first language, request pads
+/// named after it for the others.
+fn pads(args: &Args, language: &str) -> (String, String) {
+    if args.languages.first().map(String::as_str) == Some(language) {
+        ("src".into(), "subtitle_src".into())
+    } else {
+        (
+            format!("src_{language}"),
+            format!("subtitle_src_{language}"),
+        )
+    }
+}
+
+/// The pipeline: decoded speech → one `realtimetranslate` → per language: its audio pad → WAV,
+/// and its subtitle pad → a sink the program reads the cues from.
 pub fn pipeline_description(args: &Args) -> String {
     let mut description = format!(
         "filesrc location=\"{}\" ! decodebin ! audio/x-raw ! audioconvert ! audioresample \
-         ! tee name=speech",
-        args.input
+         ! realtimetranslate name=translate subtitle-mode=cues backend={}",
+        args.input,
+        // Here, not only applied later: the request pads' codes are checked against it.
+        args.translate.backend(),
     );
     for language in &args.languages {
+        let (audio, text) = pads(args, language);
         description.push_str(&format!(
-            " speech. ! queue ! realtimetranslate name=translate_{language} subtitle-mode=cues \
-             translate_{language}.src ! audioconvert ! wavenc ! filesink location=\"{wav}\" \
-             translate_{language}.subtitle_src ! queue ! fakesink name=cues_{language} sync=false",
+            " translate.{audio} ! queue ! audioconvert ! wavenc ! filesink location=\"{wav}\" \
+             translate.{text} ! queue ! fakesink name=cues_{language} sync=false",
             wav = args.output(language, "wav"),
         ));
     }
@@ -116,14 +132,14 @@ pub fn pipeline_description(args: &Args) -> String {
 /// Writes every language's files; returns each language's cues, in the order given.
 pub fn run(args: &Args) -> Result<Vec<(String, Vec<TimedCue>)>, String> {
     recipes::plugins::register()?;
+    let options = TranslateOptions {
+        language: args.languages.first().cloned(),
+        ..args.translate.clone()
+    };
     let pipeline = recipes::run::launch(&pipeline_description(args))?;
+    options.apply_to(pipeline.upcast_ref(), "translate")?;
     let mut collected = Vec::new();
     for language in &args.languages {
-        let options = TranslateOptions {
-            language: Some(language.clone()),
-            ..args.translate.clone()
-        };
-        options.apply_to(pipeline.upcast_ref(), &format!("translate_{language}"))?;
         let sink = pipeline
             .by_name(&format!("cues_{language}"))
             .expect("in the description");

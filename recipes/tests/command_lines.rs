@@ -47,6 +47,49 @@ fn every_recipe_defaults_to_the_offline_engine_into_spanish() {
     assert_eq!(relay.output, "srt://:8891?mode=listener");
     assert_eq!(multi.languages, ["es", "en"]);
     assert_eq!(multi.output("es", "srt"), "talk.es.srt");
+    assert_eq!(flv.languages, ["es"]);
+    assert_eq!(hls.languages, ["es"]);
+}
+
+#[test]
+fn further_languages_are_request_pads_of_the_one_element() {
+    let hls = hls::Args::parse(Args::new(["in.mp4", "out", "--languages", "es,ca"])).unwrap();
+    let pipeline = hls::pipeline_description(&hls);
+    assert_eq!(pipeline.matches("realtimetranslate").count(), 1);
+    for part in [
+        "translate.src !",
+        "translate.src_ca !",
+        "translate.subtitle_src_ca !",
+        "audio-ca/segment%05d.ts",
+        "backend=local",
+    ] {
+        assert!(pipeline.contains(part), "{part} not in {pipeline}");
+    }
+    let flv =
+        captions_flv::Args::parse(Args::new(["in.mp4", "o.flv", "--languages", "es,ca"])).unwrap();
+    let pipeline = captions_flv::pipeline_description(&flv);
+    assert!(
+        pipeline.contains("translate.subtitle_src_ca !"),
+        "{pipeline}"
+    );
+    assert!(pipeline.contains("cea608-channel=3"), "{pipeline}");
+    assert!(
+        captions_flv::Args::parse(Args::new(["i", "o.flv", "--languages", "es,ca,gl"]))
+            .unwrap_err()
+            .contains("CC1 and CC3")
+    );
+    assert!(
+        hls::Args::parse(Args::new([
+            "i",
+            "o",
+            "--languages",
+            "es",
+            "--language",
+            "ca"
+        ]))
+        .unwrap_err()
+        .contains("not both")
+    );
 }
 
 #[test]

@@ -1,6 +1,7 @@
-//! Recipe c: HLS with original and translated audio renditions and WebVTT subtitles. The test
-//! reads the presentation as a player does: master playlist → media playlists → segments, decodes
-//! them, and checks the subtitles' timing against the translated speech on the MPEG-TS timeline.
+//! Recipe c: HLS with the original audio and, per language (Spanish and French, from one element),
+//! a translated audio rendition and WebVTT subtitles. The test reads the presentation as a player
+//! does: master playlist → media playlists → segments, decodes them, and checks each language's
+//! subtitles' timing against its translated speech on the MPEG-TS timeline.
 
 mod common;
 #[allow(dead_code)]
@@ -146,12 +147,37 @@ fn renditions_are_labelled_playable_and_subtitles_follow_the_translated_speech()
         "en",
         "--preset",
         "ultrafast",
+        "--languages",
+        "es,fr",
     ]))
     .unwrap();
     args.translate = server_options(&server, "es");
-    let cues = recipe::run(&args).unwrap();
-    let texts: Vec<String> = cues.iter().map(|c| c.text.clone()).collect();
-    assert_translations_of(&texts, &video);
+    args.translate.language = None;
+    let description = recipe::pipeline_description(&args);
+    assert_eq!(description.matches("realtimetranslate").count(), 1);
+    let results = recipe::run(&args).unwrap();
+    assert_eq!(
+        results.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
+        ["es", "fr"]
+    );
+    for (_, cues) in &results {
+        let texts: Vec<String> = cues.iter().map(|c| c.text.clone()).collect();
+        assert_translations_of(&texts, &video);
+    }
+    // One session per language, each asked for its language.
+    let mut languages: Vec<String> = server
+        .records()
+        .sessions()
+        .iter()
+        .filter_map(|s| {
+            s.events.iter().find(|e| e.kind == "session.update")?.json["session"]["audio"]["output"]
+                ["language"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    languages.sort();
+    assert_eq!(languages, ["es", "fr"]);
 
     // The master playlist: two labelled audio renditions, the subtitles, and the video variant.
     let master = std::fs::read_to_string(out.join("master.m3u8")).unwrap();
@@ -167,16 +193,18 @@ fn renditions_are_labelled_playable_and_subtitles_follow_the_translated_speech()
             .unwrap_or_else(|| panic!("no {kind} rendition in {language}:\n{master}"))
     };
     let original = find("AUDIO", "en");
-    let translated = find("AUDIO", "es");
-    let subtitles = find("SUBTITLES", "es");
-    assert_eq!(media.len(), 3, "{master}");
+    assert_eq!(media.len(), 5, "{master}");
     assert_eq!(original["NAME"], "English (original)");
-    assert_eq!(translated["NAME"], "Español (translation)");
-    assert_eq!(original["GROUP-ID"], translated["GROUP-ID"]);
-    assert_eq!(
-        (original["DEFAULT"].as_str(), translated["DEFAULT"].as_str()),
-        ("YES", "NO")
-    );
+    assert_eq!(original["DEFAULT"], "YES");
+    for (language, name) in [("es", "Español"), ("fr", "Français")] {
+        let translated = find("AUDIO", language);
+        assert_eq!(translated["NAME"], format!("{name} (translation)"));
+        assert_eq!(translated["GROUP-ID"], original["GROUP-ID"]);
+        assert_eq!(translated["DEFAULT"], "NO");
+        assert_eq!(find("SUBTITLES", language)["NAME"], name);
+    }
+    let subtitles = find("SUBTITLES", "es");
+    assert_eq!(find("SUBTITLES", "fr")["GROUP-ID"], subtitles["GROUP-ID"]);
     let lines: Vec<&str> = master.lines().collect();
     let stream = lines
         .iter()
@@ -201,8 +229,6 @@ fn renditions_are_labelled_playable_and_subtitles_follow_the_translated_speech()
     let playlist_dir = |uri: &str| out.join(uri).parent().unwrap().to_owned();
     let video_ts = rendition(&playlist_dir(lines[stream + 1]), video.duration);
     let original_ts = rendition(&playlist_dir(&original["URI"]), video.duration);
-    let translated_ts = rendition(&playlist_dir(&translated["URI"]), video.duration);
-    let vtt = rendition(&playlist_dir(&subtitles["URI"]), video.duration);
 
     let frames = decode_frames(
         &format!(
@@ -235,43 +261,61 @@ fn renditions_are_labelled_playable_and_subtitles_follow_the_translated_speech()
     assert!(level(second.start + 0.2, second.end() - 0.2) > 300.0);
     assert!(level(first.end() + 0.3, second.start - 0.3) < 100.0);
 
-    // The subtitles: WebVTT segments on the MPEG-TS timeline, each with every cue it overlaps.
-    let mut vtt_seen = Vec::new();
-    for (index, segment) in vtt.iter().enumerate() {
-        let (map, cues_in_segment) = vtt_cues(std::str::from_utf8(segment).unwrap());
-        assert_eq!(
-            map,
-            format!("X-TIMESTAMP-MAP=MPEGTS:{MPEGTS_TIME_OF_RUNNING_TIME_ZERO},LOCAL:00:00:00.000")
+    // Per language: WebVTT segments on the MPEG-TS timeline, each with every cue it overlaps,
+    // and each subtitle on screen while its translated speech is heard in that language's
+    // rendition.
+    for (language, cues) in &results {
+        let translated_ts = rendition(
+            &playlist_dir(&find("AUDIO", language)["URI"]),
+            video.duration,
         );
-        let (from, to) = (
-            index as f64 * SEGMENT_SECONDS,
-            (index + 1) as f64 * SEGMENT_SECONDS,
+        let vtt = rendition(
+            &playlist_dir(&find("SUBTITLES", language)["URI"]),
+            video.duration,
         );
-        for cue in &cues {
-            let (start, end) = (cue.start_ns as f64 / 1e9, cue.end_ns as f64 / 1e9);
-            let present = cues_in_segment
-                .iter()
-                .any(|c| c.2 == cue.text.trim() && (c.0 - start).abs() < 0.001);
+        let mut vtt_seen = Vec::new();
+        for (index, segment) in vtt.iter().enumerate() {
+            let (map, cues_in_segment) = vtt_cues(std::str::from_utf8(segment).unwrap());
             assert_eq!(
-                present,
-                start < to && end > from,
-                "segment {index} ({from}–{to} s) and cue {start:.3}–{end:.3} s"
+                map,
+                format!(
+                    "X-TIMESTAMP-MAP=MPEGTS:{MPEGTS_TIME_OF_RUNNING_TIME_ZERO},LOCAL:00:00:00.000"
+                )
             );
-        }
-        for cue in cues_in_segment {
-            if !vtt_seen.contains(&cue) {
-                vtt_seen.push(cue);
+            let (from, to) = (
+                index as f64 * SEGMENT_SECONDS,
+                (index + 1) as f64 * SEGMENT_SECONDS,
+            );
+            for cue in cues {
+                let (start, end) = (cue.start_ns as f64 / 1e9, cue.end_ns as f64 / 1e9);
+                let present = cues_in_segment
+                    .iter()
+                    .any(|c| c.2 == cue.text.trim() && (c.0 - start).abs() < 0.001);
+                assert_eq!(
+                    present,
+                    start < to && end > from,
+                    "segment {index} ({from}–{to} s) and cue {start:.3}–{end:.3} s"
+                );
+            }
+            for cue in cues_in_segment {
+                if !vtt_seen.contains(&cue) {
+                    vtt_seen.push(cue);
+                }
             }
         }
-    }
-    assert_eq!(vtt_seen.len(), 2, "{vtt_seen:?}");
+        assert_eq!(vtt_seen.len(), 2, "{language}: {vtt_seen:?}");
 
-    // Each subtitle is on screen while its translated speech is heard in the translated rendition.
-    let (_, translation) = decode_audio(&format!(
-        "filesrc location={} ! tsdemux ! aacparse ! avdec_aac",
-        write_joined(dir.path(), "translated.ts", &translated_ts).display()
-    ));
-    let translation_start = running_seconds(first_pes_pts(&translated_ts[0]));
-    let spans: Vec<(f64, f64)> = vtt_seen.iter().map(|c| (c.0, c.1)).collect();
-    assert_tones_match_cues(&translation, translation_start, &spans, 0.12);
+        let (_, translation) = decode_audio(&format!(
+            "filesrc location={} ! tsdemux ! aacparse ! avdec_aac",
+            write_joined(
+                dir.path(),
+                &format!("translated-{language}.ts"),
+                &translated_ts
+            )
+            .display()
+        ));
+        let translation_start = running_seconds(first_pes_pts(&translated_ts[0]));
+        let spans: Vec<(f64, f64)> = vtt_seen.iter().map(|c| (c.0, c.1)).collect();
+        assert_tones_match_cues(&translation, translation_start, &spans, 0.12);
+    }
 }

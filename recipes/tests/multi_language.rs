@@ -1,5 +1,6 @@
-//! Recipe e: several target languages at once. Each language must have had its own session with
-//! the service (with its own output language) and written its own speech and subtitles.
+//! Recipe e: several target languages at once, from one element with request pads. Each language
+//! must have had its own session with the service (with its own output language) and written its
+//! own speech and subtitles.
 
 mod common;
 #[allow(dead_code)]
@@ -28,6 +29,11 @@ fn each_language_has_its_own_session_speech_and_subtitles() {
     .unwrap();
     args.translate = server_options(&server, "es");
     args.translate.language = None;
+    // One element, its request pads for French: no tee, no second conversion.
+    let description = recipe::pipeline_description(&args);
+    assert_eq!(description.matches("realtimetranslate").count(), 1);
+    assert!(!description.contains("tee"), "{description}");
+    assert!(description.contains("translate.src_fr"), "{description}");
     let results = recipe::run(&args).unwrap();
 
     // The service saw one session per language, each asking for its language and hearing the

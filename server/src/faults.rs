@@ -107,6 +107,10 @@ pub struct Faults {
     /// Every output audio delta is sent this many times (2..=10): an engine producing that many
     /// times more audio than real time.
     pub audio_repeat: Option<u32>,
+    /// The audio-triggered faults (expiry, drop, stall, mute, errors) fire only in a session
+    /// translating into this language: one client's sessions for other languages, on the same
+    /// URL, go on unharmed.
+    pub language: Option<String>,
 }
 
 /// Why fault parameters were refused; the text names the parameter and what it accepts.
@@ -122,7 +126,7 @@ impl fmt::Display for FaultError {
 impl std::error::Error for FaultError {}
 
 /// Every query parameter name this module understands.
-pub const FAULT_PARAMETERS: [&str; 14] = [
+pub const FAULT_PARAMETERS: [&str; 15] = [
     "fault_expire_after_ms",
     "fault_expire_early_ms",
     "fault_drop_after_audio_ms",
@@ -137,6 +141,7 @@ pub const FAULT_PARAMETERS: [&str; 14] = [
     "fault_answer_delay_ms",
     "fault_huge_text_after_audio_ms",
     "fault_audio_repeat",
+    "fault_language",
 ];
 
 fn parse_ms(name: &str, value: &str) -> Result<u64, FaultError> {
@@ -194,6 +199,19 @@ impl Faults {
             "fault_answer_delay_ms" => self.answer_delay_ms = Some(parse_ms(name, value)?),
             "fault_huge_text_after_audio_ms" => {
                 self.huge_text_after_audio_ms = Some(parse_ms(name, value)?)
+            }
+            "fault_language" => {
+                let ok = (2..=12).contains(&value.len())
+                    && value
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-');
+                if !ok {
+                    return Err(FaultError(format!(
+                        "Invalid value for '{name}': '{value}'. Expected a language code such as \
+                         fr or pt-BR."
+                    )));
+                }
+                self.language = Some(value.to_owned());
             }
             "fault_audio_repeat" => match value.parse::<u32>() {
                 Ok(k @ 2..=10) => self.audio_repeat = Some(k),
@@ -296,6 +314,7 @@ impl Faults {
                 .huge_text_after_audio_ms
                 .or(self.huge_text_after_audio_ms),
             audio_repeat: over.audio_repeat.or(self.audio_repeat),
+            language: over.language.clone().or_else(|| self.language.clone()),
         }
     }
 
@@ -353,6 +372,9 @@ impl Faults {
         }
         if let Some(c) = &self.error_code {
             parts.push(format!("fault_error_code={c}"));
+        }
+        if let Some(language) = &self.language {
+            parts.push(format!("fault_language={language}"));
         }
         parts.join("&")
     }
@@ -445,7 +467,7 @@ mod tests {
              &fault_rate_limit_first=2&fault_server_error_after_audio_ms=0\
              &fault_error_after_audio_ms=900&fault_error_code=insufficient_quota\
              &fault_answer_delay_ms=3000&fault_huge_text_after_audio_ms=2000\
-             &fault_audio_repeat=3&x=",
+             &fault_audio_repeat=3&fault_language=pt-BR&x=",
         )
         .unwrap();
         assert_eq!(
@@ -465,6 +487,7 @@ mod tests {
                 answer_delay_ms: Some(3000),
                 huge_text_after_audio_ms: Some(2000),
                 audio_repeat: Some(3),
+                language: Some("pt-BR".into()),
             }
         );
         assert!(f.validate().is_ok());
@@ -494,6 +517,7 @@ mod tests {
             ),
             ("fault_refuse_status=200", "400 to 599"),
             ("fault_audio_repeat=1", "from 2 to 10"),
+            ("fault_language=fr_FR", "language code"),
             ("fault_audio_repeat=11", "from 2 to 10"),
             (
                 "fault_huge_text_after_audio_ms=x",

@@ -43,6 +43,7 @@ Fault injection, for every connection (a connection's `fault_*` URL query parame
   --fault-error-after-audio-ms N         error CODE, close 3000 after N ms of input audio
   --fault-error-code CODE                ... with this code (e.g. insufficient_quota)
   --fault-answer-delay-ms N              send every engine output N ms (wall time) after it was produced
+  --fault-language CODE                  the audio-triggered faults above fire only in sessions into CODE
 
 Prints `listening on ws://ADDR/v1/realtime/translations (engine NAME)` once ready.";
 
@@ -264,6 +265,7 @@ mod tests {
                 "fault_send" => "binary",
                 "fault_error_code" => "x",
                 "fault_audio_repeat" => "3",
+                "fault_language" => "fr",
                 _ => "429",
             };
             let r = parse(&[&flag, value]);

@@ -81,6 +81,8 @@ struct Session {
     audio_repeat: u32,
     /// The recogniser and source language the URL asked for.
     engine_options: SessionOptions,
+    /// `fault_language`: audio-triggered faults fire only while translating into it.
+    fault_language: Option<String>,
 }
 
 /// Runs one connection to its end; the record is marked ended when `record` drops.
@@ -123,6 +125,7 @@ pub(crate) async fn run(
             model: accepted.model.clone(),
             source_language: accepted.source_language.clone(),
         },
+        fault_language: faults.language.clone(),
     };
     shared.config.log(|| {
         format!(
@@ -668,7 +671,12 @@ impl Session {
     /// discarded and the fault made pending).
     fn translate(&mut self, mut pcm: Vec<i16>) {
         let reached = self.audio_samples + pcm.len() as u64;
-        if let Some(next) = self.triggers.first()
+        let faults_apply = self
+            .fault_language
+            .as_ref()
+            .is_none_or(|language| *language == self.config.language);
+        if faults_apply
+            && let Some(next) = self.triggers.first()
             && reached >= next.samples
         {
             let head = next.samples.saturating_sub(self.audio_samples);

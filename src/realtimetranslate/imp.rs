@@ -1,25 +1,27 @@
-//! The element: pads, properties, the streaming thread, and the connection's callbacks.
+//! The element: pads, properties, the streaming thread, and the connections' callbacks.
 //!
-//! Threads: the sink pad's streaming thread converts and chunks input, hands full chunks to the
-//! connection (with no lock held) and advances the output timeline; the connection's tasks
-//! (tokio) queue translations into the timeline, in session order; each src pad pushes from its
-//! own task, and `src` mixes the original in as it pushes. Lock order: `settings` → `state` →
-//! `shared.output` → `shared.mix` → a pad queue's own lock; the connection's router lock (held
-//! while it calls back) comes before every element lock, and no element lock is held while
-//! calling into the connection, except `state` for its non-blocking requests. All output is queued with `shared.output` held, so
-//! the two producers stay in timeline order; no element lock is held across a push downstream
-//! or a wait (clock, queue room, connection room, drain).
+//! Threads: the sink pad's streaming thread converts and chunks input once, hands full chunks to
+//! every lane's connection (with no lock held) and advances every lane's output timeline (a lane
+//! is one target language, see `lane.rs`); each connection's tasks (tokio) queue translations
+//! into its lane's timeline, in session order; each src pad pushes from its own task, and an
+//! audio pad mixes the original in as it pushes. Lock order: `settings` → `state` → a lane's
+//! `output` → its `mix` → a pad queue's own lock; `requested` (the registry of requested lanes)
+//! is only ever held alone. The connection's router lock (held while it calls back) comes before
+//! every element lock, and no element lock is held while calling into a connection, except
+//! `state` for its non-blocking requests. All of a lane's output is queued with its `output`
+//! held, so the two producers stay in timeline order; no element lock is held across a push
+//! downstream or a wait (clock, queue room, connection room, drain).
 
-use super::ear_voice::EarVoiceSpans;
 use super::enums::{Backend, NoiseReduction, Pacing, SubtitleMode};
-use super::output::{Output, PadItems, samples_to_time, time_to_samples};
+use super::lane::{Feed, Lane, PadKind, SessionEnd};
+use super::output::{Output, samples_to_time, time_to_samples};
 use super::settings::{self, Settings, language_problem};
-use crate::connection::{Connection, ConnectionEvent, ConnectionState};
+use crate::connection::{Connection, ConnectionEvent, ConnectionParams, ConnectionState};
 use crate::convert::EngineFormatConverter;
 use crate::input_gaps::{self, GAP_HEARD_SAMPLES};
 use crate::mix::OriginalMix;
-use crate::pad_queue::{Item, PadQueue};
-use crate::protocol::translation::{CHUNK_SAMPLES, SAMPLE_RATE};
+use crate::pad_queue::Item;
+use crate::protocol::translation::SAMPLE_RATE;
 use crate::secret::ApiKey;
 use crate::session_types::{SessionError, SessionEvent};
 use crate::timeline::Utterance;
@@ -27,8 +29,8 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 use once_cell::sync::Lazy;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 static CAT: Lazy<gst::DebugCategory> = Lazy::new(|| {
@@ -51,88 +53,27 @@ const ENGINE_AHEAD: gst::ClockTime = gst::ClockTime::from_mseconds(1500);
 const PREROLL_AHEAD: gst::ClockTime = gst::ClockTime::from_mseconds(200);
 /// At most one warning message on the bus per this interval (every one is still logged).
 const WARNING_INTERVAL: Duration = Duration::from_secs(10);
-/// Audio buffers queued before the src pad: ~1 s of output, then the streaming thread waits.
-const AUDIO_QUEUE_ITEMS: usize = 32;
-const TEXT_QUEUE_ITEMS: usize = 256;
 /// Live, after end of stream, the output moves on in steps of this while the engine drains.
 const DRAIN_STEP: Duration = Duration::from_millis(20);
-/// Output-delay samples kept for the statistics.
-const DELAY_SAMPLES: usize = 10_000;
-
-/// How the current session stands, for the EOS drain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SessionEnd {
-    Running,
-    Finished,
-    Failed,
-    Cancelled,
-}
-
-/// What the session callbacks and the pad tasks share with the streaming thread.
-struct Shared {
-    output: Mutex<Output>,
-    /// The original under the translation, applied as audio leaves `src` so that what is known
-    /// about an outage by then (buffers may wait in the queue) decides the fallback.
-    mix: Mutex<OriginalMix>,
-    audio: PadQueue,
-    text: PadQueue,
-    source_text: PadQueue,
-    session_end: Mutex<SessionEnd>,
-    session_end_changed: Condvar,
-    /// Bumped on every new session: callbacks of an older one are ignored.
-    generation: AtomicU64,
-    /// Microseconds from a translated chunk's arrival to its buffer leaving `src`.
-    delays: Mutex<std::collections::VecDeque<u64>>,
-    last_warning: Mutex<Option<Instant>>,
-    /// Name of the connection's state, for the statistics.
-    connection_state: Mutex<&'static str>,
-    ear_voice: Mutex<EarVoiceSpans>,
-}
-
-impl Shared {
-    fn queues(&self) -> [&PadQueue; 3] {
-        [&self.audio, &self.text, &self.source_text]
-    }
-
-    fn set_flushing(&self, flushing: bool) {
-        for queue in self.queues() {
-            queue.set_flushing(flushing);
-        }
-    }
-
-    fn set_session_end(&self, end: SessionEnd) {
-        *self.session_end.lock().unwrap() = end;
-        self.session_end_changed.notify_all();
-    }
-
-    /// Queues output for every pad. Called with the output lock held, so output produced by the
-    /// streaming thread and by the session callback stays in timeline order.
-    fn push_items(&self, items: PadItems) {
-        for item in items.audio {
-            self.audio.push_nowait(item);
-        }
-        for item in items.text {
-            self.text.push_nowait(item);
-        }
-        for item in items.source_text {
-            self.source_text.push_nowait(item);
-        }
-    }
-}
+/// Request pad templates: the name's tail is the target language (`src_fr`, `subtitle_src_fr`).
+const AUDIO_REQUEST_TEMPLATE: &str = "src_%s";
+const TEXT_REQUEST_TEMPLATE: &str = "subtitle_src_%s";
 
 /// Per-stream state, created at READY→PAUSED and dropped at PAUSED→READY.
 struct State {
-    connection: Option<Arc<Connection>>,
     converter: Option<EngineFormatConverter>,
-    /// The outgoing chunk being filled.
-    chunk: Vec<i16>,
-    /// Full chunks to hand to the connection once the locks are released.
-    outgoing: Vec<Vec<i16>>,
-    /// Engine-format input not yet handed to the mix (the original under the translation).
+    /// Every lane's share of the input, the always lane's first.
+    feeds: Vec<Feed>,
+    /// Engine-format input not yet handed to the lanes (the original under the translation, the
+    /// speech onsets).
     heard: Vec<i16>,
-    /// Samples appended to the outgoing stream so far: positions as the engine counts them.
-    engine_samples: u64,
+    /// PTS of the input's first sample; `None` until the first buffer or GAP.
+    origin: Option<gst::ClockTime>,
     segment: gst::FormattedSegment<gst::ClockTime>,
+    /// A segment came: a pad requested later gets it too.
+    segment_seen: bool,
+    /// The stream started (with this group id, if any): a pad requested later starts its own.
+    started: Option<Option<gst::GroupId>>,
     /// End of the input so far: where the next buffer should start.
     next_pts: Option<gst::ClockTime>,
     upstream_live: Option<bool>,
@@ -145,7 +86,6 @@ struct State {
     /// End of stream reached: no more input, nothing to cover.
     at_eos: bool,
     latency_samples: u64,
-    dropped_chunks: u64,
     stats_task: Option<tokio::task::AbortHandle>,
     /// Live: covers input that does not come (see [`RealtimeTranslate::cover_missing_input`]).
     gap_watch: Option<tokio::task::AbortHandle>,
@@ -160,52 +100,68 @@ impl Drop for State {
 }
 
 impl State {
-    /// Appends engine-format samples to the outgoing stream; full 200 ms chunks wait in
-    /// `outgoing` for [`RealtimeTranslate::send_outgoing`].
+    /// Appends engine-format samples to every lane's outgoing stream; full 200 ms chunks wait in
+    /// each feed for [`RealtimeTranslate::send_outgoing`].
     fn send(&mut self, samples: &[i16]) {
-        self.engine_samples += samples.len() as u64;
-        self.chunk.extend_from_slice(samples);
-        self.heard.extend_from_slice(samples);
-        while self.chunk.len() >= CHUNK_SAMPLES {
-            let rest = self.chunk.split_off(CHUNK_SAMPLES);
-            self.outgoing.push(std::mem::replace(&mut self.chunk, rest));
+        for feed in &mut self.feeds {
+            feed.send(samples);
         }
+        self.heard.extend_from_slice(samples);
     }
 
-    /// Hands the input heard so far to the mix, so the original is there when output leaves,
-    /// and to the output's speech-onset detector, so translations find their source.
-    fn hand_over(&mut self, mix: &Mutex<OriginalMix>, output: &mut Output) {
-        output.input_heard(&self.heard);
-        mix.lock().unwrap().push_original(&self.heard);
+    /// Hands the input heard so far to every lane's mix, so the original is there when output
+    /// leaves, and to its speech-onset detector, so translations find their source.
+    fn hand_over(&mut self) {
+        if self.heard.is_empty() {
+            return;
+        }
+        for feed in &self.feeds {
+            feed.lane.input_heard(&self.heard);
+        }
         self.heard.clear();
     }
 
-    /// Samples sent to and received from the sessions so far.
-    fn samples_exchanged(&self) -> (u64, u64) {
-        self.connection.as_ref().map_or((0, 0), |connection| {
-            let counters = &connection.stats().session;
-            (
-                counters.samples_sent.load(Ordering::Relaxed),
-                counters.samples_received.load(Ordering::Relaxed),
-            )
-        })
+    /// The input's origin, set by its first buffer or GAP; lanes there from the start take it.
+    fn origin_at(&mut self, pts: gst::ClockTime) -> gst::ClockTime {
+        if let Some(origin) = self.origin {
+            return origin;
+        }
+        self.origin = Some(pts);
+        for feed in &self.feeds {
+            feed.lane
+                .output
+                .lock()
+                .unwrap()
+                .origin
+                .get_or_insert(feed.origin(pts));
+        }
+        pts
     }
 
-    /// Where the input ends, in samples from `origin`.
-    fn input_end(&self, origin: gst::ClockTime) -> u64 {
+    /// Where the input ends, in samples from its origin.
+    fn input_end(&self) -> u64 {
+        let Some(origin) = self.origin else { return 0 };
         time_to_samples(self.next_pts.unwrap_or(origin).saturating_sub(origin))
+    }
+
+    /// Every lane's output as far as the input's end lets it go.
+    fn reach_input_end(&self) {
+        let input_end = self.input_end();
+        for feed in &self.feeds {
+            feed.lane
+                .input_reached(input_end.saturating_sub(feed.start));
+        }
+    }
+
+    fn feed_of(&self, lane: &Arc<Lane>) -> Option<&Feed> {
+        self.feeds.iter().find(|feed| Arc::ptr_eq(&feed.lane, lane))
     }
 
     /// Time passed with no input: the converter's filter tail (which belongs before the gap)
     /// goes out first, then silence for the gap, of which the engine hears at most a few seconds
     /// (see `input_gaps.rs`): the rest is skipped, by the mix and the output's positions too, so
     /// a gap of any length costs the same memory and is not billed.
-    fn fill_gap(
-        &mut self,
-        duration: gst::ClockTime,
-        mix: &Mutex<OriginalMix>,
-        output: &mut Output,
-    ) {
+    fn fill_gap(&mut self, duration: gst::ClockTime) {
         let tail = self
             .converter
             .as_mut()
@@ -218,9 +174,10 @@ impl State {
         self.send(&vec![0; heard as usize]);
         let skipped = samples - heard;
         if skipped > 0 {
-            self.hand_over(mix, output);
-            mix.lock().unwrap().skip_original(skipped);
-            output.input_skipped(self.engine_samples, skipped);
+            self.hand_over();
+            for feed in &self.feeds {
+                feed.lane.input_skipped(feed.sent, skipped);
+            }
         }
     }
 }
@@ -232,54 +189,50 @@ pub struct RealtimeTranslate {
     source_subtitle_srcpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
-    shared: Arc<Shared>,
+    /// The lane of the always pads, which follows `target-language`.
+    always: Arc<Lane>,
+    /// The lanes of requested pads, one per language, in the order requested. Held alone.
+    requested: Mutex<Vec<Arc<Lane>>>,
+    /// A connection failed for good: the stream cannot go on.
+    failed: AtomicBool,
+    last_warning: Mutex<Option<Instant>>,
     /// The pacing wait in progress, so that a flush or a stop can cut it short.
     pacing_wait: Mutex<Option<gst::SingleShotClockId>>,
     last_seek: Mutex<Option<gst::Seqnum>>,
 }
 
 impl RealtimeTranslate {
-    fn queue_for(&self, pad: &gst::Pad) -> &PadQueue {
-        if pad == &self.srcpad {
-            &self.shared.audio
-        } else if pad == &self.subtitle_srcpad {
-            &self.shared.text
-        } else {
-            &self.shared.source_text
-        }
+    /// The always lane, then the requested ones.
+    fn lanes(&self) -> Vec<Arc<Lane>> {
+        let mut lanes = vec![self.always.clone()];
+        lanes.extend(self.requested.lock().unwrap().iter().cloned());
+        lanes
     }
 
-    fn src_pads(&self) -> [&gst::Pad; 3] {
-        [
-            &self.srcpad,
-            &self.subtitle_srcpad,
-            &self.source_subtitle_srcpad,
-        ]
+    /// The lane a src pad belongs to, and what it carries.
+    fn lane_of(&self, pad: &gst::Pad) -> Option<(Arc<Lane>, PadKind)> {
+        self.lanes()
+            .into_iter()
+            .find_map(|lane| lane.kind_of(pad).map(|kind| (lane, kind)))
     }
 
     /// One iteration of a src pad's task: push the next queued item.
-    fn pad_loop(&self, pad: &gst::Pad) {
-        let queue = self.queue_for(pad);
+    fn pad_loop(&self, lane: &Lane, kind: PadKind, pad: &gst::Pad) {
+        let queue = lane.queue(kind);
         let Some(item) = queue.pop() else {
             let _ = pad.pause_task();
             return;
         };
         match item {
             Item::Buffer(mut buffer, arrivals) => {
-                if pad == &self.srcpad {
-                    self.mix_original(&mut buffer);
+                if kind == PadKind::Audio {
+                    mix_original(&lane.mix, &mut buffer);
                 }
                 // Taken before the push: time spent downstream (a sink's clock wait) is not ours.
                 let now = Instant::now();
                 let flow = pad.push(buffer);
                 if !arrivals.is_empty() {
-                    let mut delays = self.shared.delays.lock().unwrap();
-                    for at in arrivals {
-                        if delays.len() >= DELAY_SAMPLES {
-                            delays.pop_front();
-                        }
-                        delays.push_back(now.duration_since(at).as_micros() as u64);
-                    }
+                    lane.record_delays(now, arrivals);
                 }
                 if let Err(err) = flow {
                     gst::debug!(CAT, obj = pad, "push returned {err:?}");
@@ -296,37 +249,19 @@ impl RealtimeTranslate {
         }
     }
 
-    /// Mixes the original into an outgoing translation buffer (its offset is its position).
-    fn mix_original(&self, buffer: &mut gst::Buffer) {
-        let position = buffer.offset();
-        let mut mix = self.shared.mix.lock().unwrap();
-        if !mix.uses_original() {
-            // Translation only: nothing to change, only the past to forget.
-            mix.apply(position, &mut []);
-            return;
-        }
-        let buffer = buffer.make_mut();
-        let Ok(mut map) = buffer.map_writable() else {
-            return;
-        };
-        let mut samples: Vec<i16> = map
-            .chunks_exact(2)
-            .map(|b| i16::from_le_bytes([b[0], b[1]]))
-            .collect();
-        mix.apply(position, &mut samples);
-        for (bytes, sample) in map.chunks_exact_mut(2).zip(samples) {
-            bytes.copy_from_slice(&sample.to_le_bytes());
-        }
-    }
-
-    fn start_task(&self, pad: &gst::Pad) -> Result<(), gst::LoggableError> {
+    fn start_task(
+        &self,
+        pad: &gst::Pad,
+        lane: Arc<Lane>,
+        kind: PadKind,
+    ) -> Result<(), gst::LoggableError> {
         let element = self.obj().downgrade();
         let pad_weak = pad.downgrade();
         pad.start_task(move || {
             let (Some(element), Some(pad)) = (element.upgrade(), pad_weak.upgrade()) else {
                 return;
             };
-            element.imp().pad_loop(&pad);
+            element.imp().pad_loop(&lane, kind, &pad);
         })
         .map_err(|err| gst::loggable_error!(CAT, "cannot start task: {err}"))
     }
@@ -340,11 +275,18 @@ impl RealtimeTranslate {
         if mode != gst::PadMode::Push {
             return Err(gst::loggable_error!(CAT, "only push mode is supported"));
         }
+        let Some((lane, kind)) = self.lane_of(pad) else {
+            return Err(gst::loggable_error!(
+                CAT,
+                "{} is not a pad of a lane",
+                pad.name()
+            ));
+        };
         if active {
-            self.queue_for(pad).set_flushing(false);
-            self.start_task(pad)
+            lane.open(kind);
+            self.start_task(pad, lane, kind)
         } else {
-            self.queue_for(pad).set_flushing(true);
+            lane.queue(kind).set_flushing(true);
             pad.stop_task()
                 .map_err(|err| gst::loggable_error!(CAT, "cannot stop task: {err}"))
         }
@@ -353,7 +295,7 @@ impl RealtimeTranslate {
     /// Posts a warning on the bus, at most once per [`WARNING_INTERVAL`]; always logs it.
     fn warn(&self, text: &str) {
         gst::warning!(CAT, imp = self, "{text}");
-        let mut last = self.shared.last_warning.lock().unwrap();
+        let mut last = self.last_warning.lock().unwrap();
         if last.is_some_and(|at| at.elapsed() < WARNING_INTERVAL) {
             return;
         }
@@ -362,37 +304,38 @@ impl RealtimeTranslate {
         gst::element_imp_warning!(self, gst::StreamError::Failed, ("{}", text));
     }
 
-    /// Opens the stream's connection for the current settings and makes it the one callbacks
-    /// listen to.
-    fn start_connection(&self, state: &mut State) -> Result<(), String> {
-        let params = self.settings.lock().unwrap().connection_params()?;
-        let generation = self.shared.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        self.shared.set_session_end(SessionEnd::Running);
+    /// Opens a lane's connection for the stream and makes it the one its callbacks listen to.
+    fn start_connection(&self, feed: &mut Feed, params: ConnectionParams, live: Option<bool>) {
+        let lane = &feed.lane;
+        let generation = lane.generation.fetch_add(1, Ordering::SeqCst) + 1;
+        lane.set_session_end(SessionEnd::Running);
         let element = self.obj().downgrade();
+        let weak_lane = Arc::downgrade(lane);
         let callback = Arc::new(move |event: ConnectionEvent| {
-            if let Some(element) = element.upgrade() {
-                element.imp().on_connection_event(generation, event);
+            if let (Some(element), Some(lane)) = (element.upgrade(), weak_lane.upgrade()) {
+                element.imp().on_connection_event(&lane, generation, event);
             }
         });
         let connection = Connection::start(params, callback);
-        connection.set_lossless(state.upstream_live == Some(false));
-        state.connection = Some(Arc::new(connection));
-        Ok(())
+        connection.set_lossless(live == Some(false));
+        feed.connection = Some(Arc::new(connection));
     }
 
-    fn on_connection_event(&self, generation: u64, event: ConnectionEvent) {
-        if self.shared.generation.load(Ordering::SeqCst) != generation {
+    fn on_connection_event(&self, lane: &Lane, generation: u64, event: ConnectionEvent) {
+        if lane.generation.load(Ordering::SeqCst) != generation {
             return;
         }
         match event {
-            ConnectionEvent::State { state, position } => self.on_connection_state(state, position),
-            ConnectionEvent::Session(event) => self.on_session_output(event),
+            ConnectionEvent::State { state, position } => {
+                self.on_connection_state(lane, state, position)
+            }
+            ConnectionEvent::Session(event) => self.on_session_output(lane, event),
             ConnectionEvent::Finished => {
-                gst::info!(CAT, imp = self, "connection finished");
-                self.shared.set_session_end(SessionEnd::Finished);
+                gst::info!(CAT, imp = self, "{} connection finished", lane.language());
+                lane.set_session_end(SessionEnd::Finished);
             }
             ConnectionEvent::Failed(err) => {
-                gst::error!(CAT, imp = self, "{err}");
+                gst::error!(CAT, imp = self, "{} connection: {err}", lane.language());
                 match &err {
                     SessionError::Authentication(_) => {
                         let variable =
@@ -421,40 +364,37 @@ impl RealtimeTranslate {
                         ["{}", err]
                     ),
                 }
-                self.shared.set_session_end(SessionEnd::Failed);
+                self.failed.store(true, Ordering::SeqCst);
+                lane.set_session_end(SessionEnd::Failed);
                 // Wake a streaming thread waiting on a full queue: the stream cannot go on.
-                self.shared.audio.set_flow(Err(gst::FlowError::Error));
+                lane.audio.set_flow(Err(gst::FlowError::Error));
             }
         }
     }
 
     /// Connection state changes: an element message for operators, and the fallback audio
     /// while no session takes the input.
-    fn on_connection_state(&self, state: ConnectionState, sent: u64) {
+    fn on_connection_state(&self, lane: &Lane, state: ConnectionState, sent: u64) {
         // The connection counts the audio it was sent; skipped gaps put the input further on.
-        let position = self
-            .shared
-            .output
-            .lock()
-            .unwrap()
-            .sent_to_input
-            .to_input(sent);
+        let position = lane.output.lock().unwrap().sent_to_input.to_input(sent);
+        let language = lane.language();
         gst::info!(
             CAT,
             imp = self,
-            "connection {state:?} at input sample {position}"
+            "{language} connection {state:?} at input sample {position}"
         );
         {
-            let mut mix = self.shared.mix.lock().unwrap();
+            let mut mix = lane.mix.lock().unwrap();
             match &state {
                 ConnectionState::Connected { .. } => mix.outage_ended(position),
                 ConnectionState::Reconnecting { .. } => mix.outage_started(position),
                 _ => {}
             }
         }
-        *self.shared.connection_state.lock().unwrap() = state.name();
+        *lane.connection_state.lock().unwrap() = state.name();
         let mut structure = gst::Structure::builder("realtimetranslate/connection")
             .field("status", state.name())
+            .field("language", language)
             .field("input-position", samples_to_time(position));
         match &state {
             ConnectionState::Connecting { attempt } => {
@@ -493,8 +433,9 @@ impl RealtimeTranslate {
         self.post_element_message(structure.build());
     }
 
-    /// What a session said: translated speech and text into the timeline, warnings on the bus.
-    fn on_session_output(&self, event: SessionEvent) {
+    /// What a session said: translated speech and text into its lane's timeline, warnings on
+    /// the bus.
+    fn on_session_output(&self, lane: &Lane, event: SessionEvent) {
         match event {
             SessionEvent::OutputAudio {
                 samples,
@@ -506,9 +447,9 @@ impl RealtimeTranslate {
                 } else {
                     resample_to_engine_format(&samples, sample_rate, channels)
                 };
-                let mut output = self.shared.output.lock().unwrap();
+                let mut output = lane.output.lock().unwrap();
                 let items = output.push_audio(&samples, Instant::now());
-                self.shared.push_items(items);
+                lane.push_items(items);
                 let utterances = output.take_utterances();
                 let origin = output.origin;
                 let overproducing = output
@@ -516,42 +457,38 @@ impl RealtimeTranslate {
                     .take_first_drop()
                     .then(|| output.speech_budget.allowance_seconds());
                 drop(output);
-                self.report_utterances(origin, utterances);
+                self.report_utterances(lane, origin, utterances);
                 if let Some(allowance) = overproducing {
                     self.warn_overproduction(allowance);
                 }
             }
             SessionEvent::OutputTranscript(delta) => {
                 gst::debug!(CAT, imp = self, "translated text ({} bytes)", delta.len());
-                let mut output = self.shared.output.lock().unwrap();
+                let mut output = lane.output.lock().unwrap();
                 let dropped_before = output.timeline.text_dropped();
                 for item in output.push_text(&delta) {
-                    self.shared.text.push_nowait(item);
+                    lane.text.push_nowait(item);
                 }
                 let dropped = output.timeline.text_dropped() - dropped_before;
                 let utterances = output.take_utterances();
                 let origin = output.origin;
                 drop(output);
-                self.report_utterances(origin, utterances);
+                self.report_utterances(lane, origin, utterances);
                 self.warn_text_dropped("translated", dropped);
             }
             SessionEvent::InputTranscript(delta) => {
                 gst::debug!(CAT, imp = self, "source text ({} bytes)", delta.len());
-                let mut output = self.shared.output.lock().unwrap();
+                let mut output = lane.output.lock().unwrap();
                 let dropped_before = output.timeline.source_text_dropped();
                 for item in output.push_source_text(&delta) {
-                    self.shared.source_text.push_nowait(item);
+                    lane.source_text.push_nowait(item);
                 }
                 let dropped = output.timeline.source_text_dropped() - dropped_before;
                 drop(output);
                 self.warn_text_dropped("source", dropped);
             }
             SessionEvent::Progress { input_samples } => {
-                self.shared
-                    .output
-                    .lock()
-                    .unwrap()
-                    .engine_progress(input_samples);
+                lane.output.lock().unwrap().engine_progress(input_samples);
             }
             SessionEvent::Warning(text) => self.warn(&text),
             // The connection turns session lifecycle into its own events.
@@ -580,19 +517,27 @@ impl RealtimeTranslate {
         }
     }
 
-    /// Ear-voice spans into the statistics, and a `realtimetranslate/utterance` message each.
-    fn report_utterances(&self, origin: Option<gst::ClockTime>, utterances: Vec<Utterance>) {
+    /// Ear-voice spans into the lane's statistics, and a `realtimetranslate/utterance` message
+    /// each.
+    fn report_utterances(
+        &self,
+        lane: &Lane,
+        origin: Option<gst::ClockTime>,
+        utterances: Vec<Utterance>,
+    ) {
         if utterances.is_empty() {
             return;
         }
         let origin = origin.unwrap_or(gst::ClockTime::ZERO);
+        let language = lane.language();
         for utterance in utterances {
-            self.shared.ear_voice.lock().unwrap().record(&utterance);
+            lane.ear_voice.lock().unwrap().record(&utterance);
             let source = origin + samples_to_time(utterance.source_onset);
             let span = |at: u64| samples_to_time(at.saturating_sub(utterance.source_onset));
-            gst::debug!(CAT, imp = self, "utterance {utterance:?}");
+            gst::debug!(CAT, imp = self, "{language} utterance {utterance:?}");
             self.post_element_message(
                 gst::Structure::builder("realtimetranslate/utterance")
+                    .field("language", &language)
                     .field("source-onset", source)
                     .field_if_some(
                         "translation-onset",
@@ -622,7 +567,7 @@ impl RealtimeTranslate {
     }
 
     fn failed(&self) -> bool {
-        *self.shared.session_end.lock().unwrap() == SessionEnd::Failed
+        self.failed.load(Ordering::SeqCst)
     }
 
     /// For non-live input paced to the clock: waits until this buffer is due.
@@ -675,16 +620,17 @@ impl RealtimeTranslate {
     }
 
     /// Blocks the streaming thread while the element is not PLAYING (until a flush or stop).
-    /// State changes and flushes notify `session_end_changed`; the time limit only covers a
-    /// state change made by a parent without passing through this element's `change_state`.
+    /// State changes and flushes notify the always lane's `session_end_changed`; the time limit
+    /// only covers a state change made by a parent without passing through this element's
+    /// `change_state`.
     fn wait_for_playing(&self) {
-        let mut guard = self.shared.session_end.lock().unwrap();
+        let mut guard = self.always.session_end.lock().unwrap();
         while self.obj().current_state() != gst::State::Playing
             && self.obj().pending_state() != gst::State::Playing
-            && !self.shared.audio.is_flushing()
+            && !self.always.audio.is_flushing()
         {
             guard = self
-                .shared
+                .always
                 .session_end_changed
                 .wait_timeout(guard, Duration::from_millis(100))
                 .unwrap()
@@ -694,48 +640,35 @@ impl RealtimeTranslate {
 
     fn cancel_waits(&self) {
         // A streaming thread blocked on a full connection queue looks at its cancellation again.
-        let connection = self
+        let connections: Vec<Arc<Connection>> = self
             .state
             .lock()
             .unwrap()
             .as_ref()
-            .and_then(|state| state.connection.clone());
-        if let Some(connection) = connection {
+            .map(|state| {
+                state
+                    .feeds
+                    .iter()
+                    .filter_map(|feed| feed.connection.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for connection in connections {
             connection.interrupt();
         }
         if let Some(id) = self.pacing_wait.lock().unwrap().take() {
             id.unschedule();
         }
-        let mut end = self.shared.session_end.lock().unwrap();
-        if *end == SessionEnd::Running {
-            *end = SessionEnd::Cancelled;
+        for lane in self.lanes() {
+            lane.cancel();
         }
-        self.shared.session_end_changed.notify_all();
     }
 
-    /// Waits until the session is no longer running, or `deadline`. The guard is released before
-    /// returning: everything after (pushing, `failed()`) takes the same lock.
-    fn wait_session_end(&self, deadline: Instant) -> SessionEnd {
-        let mut end = self.shared.session_end.lock().unwrap();
-        while *end == SessionEnd::Running {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                break;
-            }
-            end = self
-                .shared
-                .session_end_changed
-                .wait_timeout(end, left)
-                .unwrap()
-                .0;
-        }
-        *end
-    }
-
-    /// Waits for the last translations after end of stream. Live, time goes on meanwhile: the
-    /// output keeps being written `latency` behind where the input would be, so that what the
-    /// engine still says is placed (and pushed) on time rather than after the drain.
-    fn wait_drain(&self, deadline: Instant) -> SessionEnd {
+    /// Waits for the last translations of every lane after end of stream. Live, time goes on
+    /// meanwhile: the output keeps being written `latency` behind where the input would be, so
+    /// that what the engines still say is placed (and pushed) on time rather than after the
+    /// drain.
+    fn wait_drain(&self, lanes: &[Arc<Lane>], deadline: Instant) -> SessionEnd {
         let live = self
             .state
             .lock()
@@ -743,23 +676,26 @@ impl RealtimeTranslate {
             .as_ref()
             .is_some_and(|s| s.upstream_live == Some(true));
         if !live {
-            return self.wait_session_end(deadline);
+            return wait_session_ends(lanes, deadline);
         }
         let started = Instant::now();
-        let input_end = self.shared.output.lock().unwrap().input_end;
+        let input_ends: Vec<Option<u64>> = lanes
+            .iter()
+            .map(|lane| lane.output.lock().unwrap().input_end)
+            .collect();
         loop {
             let step = (Instant::now() + DRAIN_STEP).min(deadline);
-            let end = self.wait_session_end(step);
+            let end = wait_session_ends(lanes, step);
             if end != SessionEnd::Running || Instant::now() >= deadline {
                 return end;
             }
-            if let Some(input_end) = input_end {
-                let elapsed = time_to_samples(gst::ClockTime::from_nseconds(
-                    started.elapsed().as_nanos() as u64,
-                ));
-                let mut output = self.shared.output.lock().unwrap();
-                let items = output.input_reached(input_end + elapsed);
-                self.shared.push_items(items);
+            let elapsed = time_to_samples(gst::ClockTime::from_nseconds(
+                started.elapsed().as_nanos() as u64,
+            ));
+            for (lane, input_end) in lanes.iter().zip(&input_ends) {
+                if let Some(input_end) = input_end {
+                    lane.input_reached(input_end + elapsed);
+                }
             }
         }
     }
@@ -789,10 +725,12 @@ impl RealtimeTranslate {
             if let Some(state) = self.state.lock().unwrap().as_mut() {
                 state.upstream_live = Some(live);
                 state.upstream_latency = upstream_latency;
-                if let Some(connection) = &state.connection {
-                    connection.set_lossless(!live);
+                for feed in &state.feeds {
+                    if let Some(connection) = &feed.connection {
+                        connection.set_lossless(!live);
+                    }
+                    feed.lane.output.lock().unwrap().set_live(live);
                 }
-                self.shared.output.lock().unwrap().set_live(live);
             }
         }
         self.pace(buffer.pts());
@@ -809,8 +747,9 @@ impl RealtimeTranslate {
                 return Err(gst::FlowError::NotNegotiated);
             };
             let rate = converter.in_info().rate() as u64;
+            let bpf = converter.in_info().bpf() as usize;
             let map = buffer.map_readable().map_err(|_| gst::FlowError::Error)?;
-            let frames = (map.len() / converter.in_info().bpf() as usize) as u64;
+            let frames = (map.len() / bpf) as u64;
             let mut pts = buffer
                 .pts()
                 .or(state.next_pts)
@@ -822,7 +761,6 @@ impl RealtimeTranslate {
             if let Some(covered) = state.covered_until
                 && pts < covered
             {
-                let bpf = converter.in_info().bpf() as usize;
                 let late = input_gaps::frames_in(covered - pts, rate);
                 if late >= frames {
                     gst::debug!(
@@ -836,13 +774,11 @@ impl RealtimeTranslate {
                 pts = covered;
             }
             let duration = gst::ClockTime::from_nseconds(
-                ((frames - (skip_bytes / converter.in_info().bpf() as usize) as u64) as u128
-                    * 1_000_000_000
-                    / rate as u128) as u64,
+                ((frames - (skip_bytes / bpf) as u64) as u128 * 1_000_000_000 / rate as u128)
+                    as u64,
             );
 
-            let mut output = self.shared.output.lock().unwrap();
-            let origin = *output.origin.get_or_insert(pts);
+            state.origin_at(pts);
             let expected = *state.next_pts.get_or_insert(pts);
             if pts > expected + GAP_TOLERANCE {
                 gst::debug!(
@@ -851,7 +787,7 @@ impl RealtimeTranslate {
                     "input gap of {}: sending silence",
                     pts - expected
                 );
-                state.fill_gap(pts - expected, &self.shared.mix, &mut output);
+                state.fill_gap(pts - expected);
             }
             let converted = state
                 .converter
@@ -863,58 +799,89 @@ impl RealtimeTranslate {
                 state.gap_heard = 0;
             }
             state.send(&converted);
-            state.hand_over(&self.shared.mix, &mut output);
+            state.hand_over();
             state.next_pts = Some((pts + duration).max(expected));
-            let items = output.input_reached(state.input_end(origin));
-            self.shared.push_items(items);
+            state.reach_input_end();
         }
         self.send_outgoing();
         self.audio_flow()
     }
 
-    /// Hands the full chunks to the connection, with no element lock held: non-live input waits
-    /// for room (faster than real time must slow down, not lose audio); live input never waits,
-    /// and a chunk that finds the queue full is dropped and counted.
+    /// Hands the full chunks to every lane's connection, with no element lock held: non-live
+    /// input waits for room (faster than real time must slow down, not lose audio); live input
+    /// never waits, and a chunk that finds the queue full is dropped and counted.
     fn send_outgoing(&self) {
-        let (connection, chunks, wait) = {
+        let (sends, wait) = {
             let mut state = self.state.lock().unwrap();
             let Some(state) = state.as_mut() else { return };
-            (
-                state.connection.clone(),
-                std::mem::take(&mut state.outgoing),
-                state.upstream_live == Some(false),
-            )
+            let sends: Vec<_> = state
+                .feeds
+                .iter_mut()
+                .filter_map(|feed| {
+                    let chunks = std::mem::take(&mut feed.outgoing);
+                    let connection = feed.connection.clone()?;
+                    Some((feed.lane.clone(), connection, chunks))
+                })
+                .collect();
+            (sends, state.upstream_live == Some(false))
         };
-        let Some(connection) = connection else { return };
-        let mut dropped = 0;
-        for chunk in chunks {
-            if wait {
-                connection
-                    .send_audio_waiting(chunk, || self.shared.audio.is_flushing() || self.failed());
-            } else if connection.send_audio(chunk).is_err() {
-                dropped += 1;
+        let mut dropped_by_lane = Vec::new();
+        for (lane, connection, chunks) in sends {
+            let mut dropped = 0;
+            for chunk in chunks {
+                if wait {
+                    connection.send_audio_waiting(chunk, || {
+                        self.always.audio.is_flushing() || self.failed()
+                    });
+                } else if connection.send_audio(chunk).is_err() {
+                    dropped += 1;
+                }
+            }
+            if dropped > 0 {
+                dropped_by_lane.push((lane, dropped));
             }
         }
-        if dropped > 0 {
-            if let Some(state) = self.state.lock().unwrap().as_mut() {
-                state.dropped_chunks += dropped;
-            }
-            self.warn("the connection is not keeping up: audio chunks were dropped");
+        if dropped_by_lane.is_empty() {
+            return;
         }
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            for (lane, dropped) in &dropped_by_lane {
+                if let Some(feed) = state
+                    .feeds
+                    .iter_mut()
+                    .find(|feed| Arc::ptr_eq(&feed.lane, lane))
+                {
+                    feed.dropped_chunks += dropped;
+                }
+            }
+        }
+        self.warn("the connection is not keeping up: audio chunks were dropped");
     }
 
-    /// Waits while the audio queue is full (backpressure from downstream) and returns the
-    /// combined flow result for upstream.
+    /// Waits while an audio queue is full (backpressure from downstream) and returns the
+    /// combined flow result for upstream: the stream goes on while any pad of any lane is
+    /// linked; a requested pad being released does not stop it.
     fn audio_flow(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
-        match self.shared.audio.wait_for_room() {
-            // Audio unlinked is fine while a text pad still carries the subtitles.
-            Err(gst::FlowError::NotLinked)
-                if self.subtitle_srcpad.is_linked() || self.source_subtitle_srcpad.is_linked() =>
-            {
-                Ok(gst::FlowSuccess::Ok)
+        let mut linked = false;
+        for lane in self.lanes() {
+            if lane.pad(PadKind::Audio).is_none() {
+                // A requested lane of subtitles only.
+                linked |= lane.text_linked();
+                continue;
             }
-            Err(gst::FlowError::Error) if self.failed() => Err(gst::FlowError::Error),
-            other => other,
+            match lane.audio.wait_for_room() {
+                Ok(_) => linked = true,
+                // Audio unlinked is fine while a text pad still carries the subtitles.
+                Err(gst::FlowError::NotLinked) => linked |= lane.text_linked(),
+                Err(gst::FlowError::Error) if self.failed() => return Err(gst::FlowError::Error),
+                Err(gst::FlowError::Flushing | gst::FlowError::Eos) if lane.requested => {}
+                Err(err) => return Err(err),
+            }
+        }
+        if linked {
+            Ok(gst::FlowSuccess::Ok)
+        } else {
+            Err(gst::FlowError::NotLinked)
         }
     }
 
@@ -924,24 +891,22 @@ impl RealtimeTranslate {
         {
             let mut state = self.state.lock().unwrap();
             let Some(state) = state.as_mut() else { return };
-            let mut output = self.shared.output.lock().unwrap();
-            let origin = *output.origin.get_or_insert(pts);
+            state.origin_at(pts);
             let start = state.next_pts.unwrap_or(pts).min(pts);
             let end = pts + duration;
             if end > start {
-                state.fill_gap(end - start, &self.shared.mix, &mut output);
+                state.fill_gap(end - start);
             }
-            state.hand_over(&self.shared.mix, &mut output);
+            state.hand_over();
             state.next_pts = Some(end.max(state.next_pts.unwrap_or(end)));
-            let items = output.input_reached(state.input_end(origin));
-            self.shared.push_items(items);
+            state.reach_input_end();
         }
         self.send_outgoing();
         let _ = self.audio_flow();
     }
 
-    /// EOS: flush the input, close the session, wait (bounded) for the last translations, write
-    /// them out, then EOS on every src pad.
+    /// EOS: flush the input, close every lane's session, wait (bounded) for the last
+    /// translations, write them out, then EOS on every src pad.
     fn handle_eos(&self) -> bool {
         let (drain_timeout, connect_timeout) = {
             let settings = self.settings.lock().unwrap();
@@ -950,7 +915,7 @@ impl RealtimeTranslate {
                 Duration::from_millis(settings.connect_timeout_ms.into()),
             )
         };
-        let connection = {
+        let feeds: Vec<(Arc<Lane>, Option<Arc<Connection>>)> = {
             let mut state = self.state.lock().unwrap();
             let Some(state) = state.as_mut() else {
                 return false;
@@ -961,62 +926,87 @@ impl RealtimeTranslate {
                 .map(|c| c.drain())
                 .unwrap_or_default();
             state.send(&tail);
-            state.hand_over(&self.shared.mix, &mut self.shared.output.lock().unwrap());
-            let last = std::mem::take(&mut state.chunk);
-            if !last.is_empty() {
-                state.outgoing.push(last);
+            state.hand_over();
+            for feed in &mut state.feeds {
+                feed.flush_chunk();
             }
             state.at_eos = true;
-            state.connection.clone()
+            state
+                .feeds
+                .iter()
+                .map(|feed| (feed.lane.clone(), feed.connection.clone()))
+                .collect()
         };
         self.send_outgoing();
-        match &connection {
-            Some(connection) => connection.close(),
-            None => self.shared.set_session_end(SessionEnd::Finished),
+        for (lane, connection) in &feeds {
+            match connection {
+                Some(connection) => connection.close(),
+                None => lane.set_session_end(SessionEnd::Finished),
+            }
         }
+        let lanes: Vec<Arc<Lane>> = feeds.iter().map(|(lane, _)| lane.clone()).collect();
         // The sessions have their own time limits (connecting, then draining); this one only
         // guards against a task that died.
         let deadline = Instant::now() + connect_timeout + drain_timeout + Duration::from_secs(3);
-        let end = self.wait_drain(deadline);
+        let end = self.wait_drain(&lanes, deadline);
         if end == SessionEnd::Cancelled {
             return false;
         }
         if end == SessionEnd::Running {
             self.warn("the session did not finish in time after end of stream");
             // What it still had is lost: counted, so the final statistics say so.
-            if let Some(connection) = &connection {
-                connection.abandon();
+            for (lane, connection) in &feeds {
+                if *lane.session_end.lock().unwrap() == SessionEnd::Running
+                    && let Some(connection) = connection
+                {
+                    connection.abandon();
+                }
             }
         }
-        let (origin, utterances, items) = {
+        let finished: Vec<_> = {
             let state = self.state.lock().unwrap();
             let Some(state) = state.as_ref() else {
                 return false;
             };
-            let mut output = self.shared.output.lock().unwrap();
-            if let Some(origin) = output.origin {
-                // The input end as the streaming thread last saw it, including a trailing gap.
-                output.input_end = Some(state.input_end(origin));
-            }
-            let items = output.finish();
-            let (samples_sent, samples_received) = state.samples_exchanged();
-            gst::info!(
-                CAT,
-                imp = self,
-                "end of stream: {} s of audio sent, {} s of translation received, output ends at {}",
-                samples_sent as f64 / SAMPLE_RATE as f64,
-                samples_received as f64 / SAMPLE_RATE as f64,
-                output.origin.unwrap_or(gst::ClockTime::ZERO)
-                    + samples_to_time(output.timeline.written()),
-            );
-            (output.origin, output.take_utterances(), items)
+            let input_end = state.input_end();
+            state
+                .feeds
+                .iter()
+                .map(|feed| {
+                    let mut output = feed.lane.output.lock().unwrap();
+                    if output.origin.is_some() {
+                        // The input end as the streaming thread last saw it, including a
+                        // trailing gap.
+                        output.input_end = Some(input_end.saturating_sub(feed.start));
+                    }
+                    let items = output.finish();
+                    let figures = feed.figures();
+                    gst::info!(
+                        CAT,
+                        imp = self,
+                        "end of stream ({}): {} s of audio sent, {} s of translation received, \
+                         output ends at {}",
+                        feed.lane.language(),
+                        figures.sent as f64 / SAMPLE_RATE as f64,
+                        figures.received as f64 / SAMPLE_RATE as f64,
+                        output.origin.unwrap_or(gst::ClockTime::ZERO)
+                            + samples_to_time(output.timeline.written()),
+                    );
+                    let utterances = output.take_utterances();
+                    (feed.lane.clone(), output.origin, utterances, items, figures)
+                })
+                .collect()
         };
         // The last segments' ear-voice spans, with no lock held.
-        self.report_utterances(origin, utterances);
-        // The stream's final figures (what went untranslated among them), once, before the
-        // end of stream goes downstream: an application that stops at EOS has them.
-        self.post_element_message(self.stats());
-        self.shared.push_items(items);
+        for (lane, origin, utterances, ..) in &finished {
+            self.report_utterances(lane, *origin, utterances.clone());
+        }
+        // The stream's final figures (what went untranslated among them), once per lane,
+        // before the end of stream goes downstream: an application that stops at EOS has them.
+        for (lane, _, _, items, figures) in finished {
+            self.post_element_message(lane.stats(figures));
+            lane.push_items(items);
+        }
         let _ = self.audio_flow();
         true
     }
@@ -1065,27 +1055,63 @@ impl RealtimeTranslate {
         }
     }
 
-    /// Sticky events each src pad needs before data: stream-start, caps, language tag.
+    /// Sticky events a src pad needs before data: stream-start, caps, language tag, and for a
+    /// pad joining a running stream, the segment.
+    fn sticky_events(
+        &self,
+        lane: &Lane,
+        kind: PadKind,
+        pad: &gst::Pad,
+        group_id: Option<gst::GroupId>,
+        segment: Option<&gst::FormattedSegment<gst::ClockTime>>,
+    ) -> Vec<Item> {
+        let language = lane.language();
+        let name = if lane.requested {
+            format!("{}-{language}", kind.stream_name())
+        } else {
+            kind.stream_name().to_owned()
+        };
+        let stream_id = pad.create_stream_id(&*self.obj(), Some(name.as_str()));
+        let mut builder = gst::event::StreamStart::builder(&stream_id);
+        if let Some(group_id) = group_id {
+            builder = builder.group_id(group_id);
+        }
+        let mut items = vec![
+            Item::Event(builder.build()),
+            Item::Event(gst::event::Caps::new(&pad.pad_template_caps())),
+        ];
+        if kind != PadKind::SourceText {
+            items.push(Item::Event(language_tags(&language)));
+        }
+        if let Some(segment) = segment {
+            items.push(Item::Event(gst::event::Segment::new(segment)));
+        }
+        items
+    }
+
     fn stream_start(&self, group_id: Option<gst::GroupId>) {
-        let language = self.settings.lock().unwrap().target_language.clone();
-        let obj = self.obj();
-        for (pad, name) in [
-            (&self.srcpad, "translation"),
-            (&self.subtitle_srcpad, "subtitles"),
-            (&self.source_subtitle_srcpad, "source-subtitles"),
-        ] {
-            let stream_id = pad.create_stream_id(&*obj, Some(name));
-            let mut builder = gst::event::StreamStart::builder(&stream_id);
-            if let Some(group_id) = group_id {
-                builder = builder.group_id(group_id);
-            }
-            let queue = self.queue_for(pad);
-            queue.push_nowait(Item::Event(builder.build()));
-            queue.push_nowait(Item::Event(gst::event::Caps::new(&pad.pad_template_caps())));
-            if pad != &self.source_subtitle_srcpad {
-                queue.push_nowait(Item::Event(language_tags(&language)));
+        if let Some(state) = self.state.lock().unwrap().as_mut() {
+            state.started = Some(group_id);
+        }
+        for lane in self.lanes() {
+            for (kind, pad) in lane.pads() {
+                for item in self.sticky_events(&lane, kind, &pad, group_id, None) {
+                    lane.queue(kind).push_nowait(item);
+                }
             }
         }
+    }
+
+    /// Every src pad of every lane.
+    fn src_pads(&self) -> Vec<(Arc<Lane>, PadKind, gst::Pad)> {
+        self.lanes()
+            .into_iter()
+            .flat_map(|lane| {
+                lane.pads()
+                    .into_iter()
+                    .map(move |(kind, pad)| (lane.clone(), kind, pad))
+            })
+            .collect()
     }
 
     fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
@@ -1108,9 +1134,12 @@ impl RealtimeTranslate {
                 };
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     state.segment = segment;
+                    state.segment_seen = true;
                 }
-                for queue in self.shared.queues() {
-                    queue.push_nowait(Item::Event(event.clone()));
+                for lane in self.lanes() {
+                    for queue in [&lane.audio, &lane.text, &lane.source_text] {
+                        queue.push_nowait(Item::Event(event.clone()));
+                    }
                 }
                 true
             }
@@ -1121,9 +1150,11 @@ impl RealtimeTranslate {
             }
             EventView::Eos(_) => self.handle_eos(),
             EventView::FlushStart(_) => {
-                self.shared.set_flushing(true);
+                for lane in self.lanes() {
+                    lane.set_flushing(true);
+                }
                 self.cancel_waits();
-                for pad in self.src_pads() {
+                for (_, _, pad) in self.src_pads() {
                     pad.push_event(event.clone());
                     let _ = pad.pause_task();
                 }
@@ -1131,21 +1162,25 @@ impl RealtimeTranslate {
             }
             EventView::FlushStop(_) => {
                 self.reset_stream();
-                self.shared.set_flushing(false);
-                for pad in self.src_pads() {
+                for lane in self.lanes() {
+                    lane.set_flushing(false);
+                }
+                for (lane, kind, pad) in self.src_pads() {
                     pad.push_event(event.clone());
                     if pad.is_active() {
-                        let _ = self.start_task(pad);
+                        let _ = self.start_task(&pad, lane, kind);
                     }
                 }
                 true
             }
             EventView::Tag(_) => true,
             _ if event.is_serialized() => {
-                // Under the output lock: in order with audio the session callback queues.
-                let output = self.shared.output.lock().unwrap();
-                self.shared.audio.push_nowait(Item::Event(event));
-                drop(output);
+                for lane in self.lanes() {
+                    // Under the output lock: in order with audio the session callback queues.
+                    let output = lane.output.lock().unwrap();
+                    lane.audio.push_nowait(Item::Event(event.clone()));
+                    drop(output);
+                }
                 let _ = self.audio_flow();
                 true
             }
@@ -1153,29 +1188,35 @@ impl RealtimeTranslate {
         }
     }
 
-    /// After a flush: a new session and an empty timeline; the format stays.
+    /// After a flush: new sessions and empty timelines for every lane; the format stays.
     fn reset_stream(&self) {
-        let mut output = self.new_output();
+        let settings = self.settings.lock().unwrap().clone();
+        self.failed.store(false, Ordering::SeqCst);
         let mut state = self.state.lock().unwrap();
         let Some(state) = state.as_mut() else { return };
-        state.connection = None;
         if let Some(converter) = &mut state.converter {
             converter.reset();
         }
-        state.chunk.clear();
-        state.outgoing.clear();
         state.heard.clear();
-        state.engine_samples = 0;
+        state.origin = None;
         state.gap_heard = 0;
         state.covered_until = None;
         state.at_eos = false;
         state.next_pts = None;
-        if let Some(live) = state.upstream_live {
-            output.set_live(live);
-        }
-        *self.shared.output.lock().unwrap() = output;
-        if let Err(err) = self.start_connection(state) {
-            gst::element_imp_error!(self, gst::LibraryError::Settings, ("{err}"));
+        let live = state.upstream_live;
+        for feed in &mut state.feeds {
+            feed.restart();
+            let mut output = new_output(&settings);
+            if let Some(live) = live {
+                output.set_live(live);
+            }
+            feed.lane.reset(output, new_mix(&settings));
+            match lane_params(&settings, &feed.lane) {
+                Ok(params) => self.start_connection(feed, params, live),
+                Err(err) => {
+                    gst::element_imp_error!(self, gst::LibraryError::Settings, ("{err}"));
+                }
+            }
         }
     }
 
@@ -1198,6 +1239,7 @@ impl RealtimeTranslate {
         self.sinkpad.push_event(event)
     }
 
+    /// The latency is the same on every src pad of every lane: all lanes share the settings.
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         match query.view_mut() {
             gst::QueryViewMut::Latency(q) => {
@@ -1216,26 +1258,8 @@ impl RealtimeTranslate {
         }
     }
 
-    /// An empty output side for the current settings (takes the settings lock); the mix starts
-    /// over with it.
-    fn new_output(&self) -> Output {
-        let settings = self.settings.lock().unwrap();
-        *self.shared.mix.lock().unwrap() = OriginalMix::new(settings.mix_settings());
-        *self.shared.ear_voice.lock().unwrap() = EarVoiceSpans::default();
-        let write_lag = time_to_samples(gst::ClockTime::from_mseconds(settings.latency_ms.into()));
-        let outage_buffer = time_to_samples(gst::ClockTime::from_mseconds(
-            settings.outage_buffer_ms.into(),
-        ));
-        Output::new(
-            settings.cue_settings(),
-            settings.pacing,
-            write_lag,
-            outage_buffer,
-        )
-    }
-
-    /// Posts the `stats` structure on the bus every `stats-interval`, for as long as the stream
-    /// runs (the task ends with the state).
+    /// Posts one `stats` structure per lane on the bus every `stats-interval`, for as long as
+    /// the stream runs (the task ends with the state).
     fn start_stats_task(&self, interval_ms: u32) -> Option<tokio::task::AbortHandle> {
         if interval_ms == 0 {
             return None;
@@ -1251,7 +1275,9 @@ impl RealtimeTranslate {
                     return;
                 };
                 let imp = element.imp();
-                imp.post_element_message(imp.stats());
+                for stats in imp.stats() {
+                    imp.post_element_message(stats);
+                }
             }
         });
         Some(task.abort_handle())
@@ -1276,10 +1302,10 @@ impl RealtimeTranslate {
     }
 
     /// Live: while input is missing, the output goes on with the clock (silence, on time), and
-    /// once it has been missing for [`input_gaps::ENGINE_WAIT`] the engine hears silence for it
-    /// (at most a few seconds a gap), so that it finishes the last words meanwhile.
+    /// once it has been missing for [`input_gaps::ENGINE_WAIT`] the engines hear silence for it
+    /// (at most a few seconds a gap), so that they finish the last words meanwhile.
     fn cover_missing_input(&self) {
-        if self.obj().current_state() != gst::State::Playing || self.shared.audio.is_flushing() {
+        if self.obj().current_state() != gst::State::Playing || self.always.audio.is_flushing() {
             return;
         }
         let (Some(clock), Some(base_time)) = (self.obj().clock(), self.obj().base_time()) else {
@@ -1289,7 +1315,7 @@ impl RealtimeTranslate {
         {
             let mut state = self.state.lock().unwrap();
             let Some(state) = state.as_mut() else { return };
-            if state.upstream_live != Some(true) || state.at_eos {
+            if state.upstream_live != Some(true) || state.at_eos || state.origin.is_none() {
                 return;
             }
             let Some(next_pts) = state.next_pts else {
@@ -1300,13 +1326,15 @@ impl RealtimeTranslate {
             };
             // When the next input should have come, at the latest.
             let due = end + state.upstream_latency;
-            let mut output = self.shared.output.lock().unwrap();
-            let Some(origin) = output.origin else { return };
-            let input_end = state.input_end(origin);
+            let input_end = state.input_end();
             if now > due + input_gaps::OUTPUT_WAIT {
                 // Written as if the input had come on time.
-                let items = output.clock_reached(input_end + time_to_samples(now - due));
-                self.shared.push_items(items);
+                let position = input_end + time_to_samples(now - due);
+                for feed in &state.feeds {
+                    let mut output = feed.lane.output.lock().unwrap();
+                    let items = output.clock_reached(position.saturating_sub(feed.start));
+                    feed.lane.push_items(items);
+                }
             }
             let Some(missing) = now.checked_sub(due + input_gaps::ENGINE_WAIT) else {
                 return;
@@ -1319,151 +1347,73 @@ impl RealtimeTranslate {
                 imp = self,
                 "live input missing for {missing} more: covering it"
             );
-            state.fill_gap(missing, &self.shared.mix, &mut output);
-            state.hand_over(&self.shared.mix, &mut output);
+            state.fill_gap(missing);
+            state.hand_over();
             let covered = next_pts + missing;
             state.next_pts = Some(covered);
             state.covered_until = Some(covered);
-            let items = output.input_reached(state.input_end(origin));
-            self.shared.push_items(items);
+            state.reach_input_end();
         }
         self.send_outgoing();
     }
 
     /// READY→PAUSED: settings are checked here, before any connection.
     fn prepare(&self) -> Result<(), gst::StateChangeError> {
-        let (latency_samples, stats_interval_ms) = {
-            let settings = self.settings.lock().unwrap();
-            if let Err(err) = settings.connection_params() {
-                gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", err));
-                return Err(gst::StateChangeError);
+        let settings = self.settings.lock().unwrap().clone();
+        let lanes = self.lanes();
+        let mut params = Vec::new();
+        for lane in &lanes {
+            match lane_params(&settings, lane) {
+                Ok(p) => params.push(p),
+                Err(err) => {
+                    gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", err));
+                    return Err(gst::StateChangeError);
+                }
             }
-            (
-                time_to_samples(gst::ClockTime::from_mseconds(settings.latency_ms.into())),
-                settings.stats_interval_ms,
-            )
-        };
-        *self.shared.output.lock().unwrap() = self.new_output();
-        *self.shared.last_warning.lock().unwrap() = None;
-        self.shared.delays.lock().unwrap().clear();
+        }
+        *self.last_warning.lock().unwrap() = None;
+        self.failed.store(false, Ordering::SeqCst);
         let mut state = State {
-            connection: None,
             converter: None,
-            chunk: Vec::with_capacity(CHUNK_SAMPLES * 2),
-            outgoing: Vec::new(),
+            feeds: Vec::new(),
             heard: Vec::new(),
-            engine_samples: 0,
-            stats_task: self.start_stats_task(stats_interval_ms),
+            origin: None,
+            stats_task: self.start_stats_task(settings.stats_interval_ms),
             segment: gst::FormattedSegment::new(),
+            segment_seen: false,
+            started: None,
             next_pts: None,
             upstream_live: None,
             upstream_latency: gst::ClockTime::ZERO,
             gap_heard: 0,
             covered_until: None,
             at_eos: false,
-            latency_samples,
-            dropped_chunks: 0,
+            latency_samples: time_to_samples(gst::ClockTime::from_mseconds(
+                settings.latency_ms.into(),
+            )),
             gap_watch: Some(self.start_gap_watch()),
         };
-        if let Err(err) = self.start_connection(&mut state) {
-            gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", err));
-            return Err(gst::StateChangeError);
+        for (lane, params) in lanes.into_iter().zip(params) {
+            lane.reset(new_output(&settings), new_mix(&settings));
+            let mut feed = Feed::new(lane, 0);
+            self.start_connection(&mut feed, params, None);
+            state.feeds.push(feed);
         }
         *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
 
-    fn stats(&self) -> gst::Structure {
+    /// One `realtimetranslate/stats` structure per lane, the always lane's first.
+    fn stats(&self) -> Vec<gst::Structure> {
         let state = self.state.lock().unwrap();
-        let ((sent, received), dropped) = state
-            .as_ref()
-            .map_or(((0, 0), 0), |s| (s.samples_exchanged(), s.dropped_chunks));
-        let connection = state.as_ref().and_then(|s| s.connection.clone());
-        drop(state);
-        let counter = |get: fn(&crate::connection::ConnectionStats) -> &AtomicU64| {
-            connection
-                .as_ref()
-                .map_or(0, |c| get(c.stats()).load(Ordering::Relaxed))
-        };
-        let (written, pending, dropped_translation, silence_skipped) = {
-            let output = self.shared.output.lock().unwrap();
-            (
-                output.timeline.written(),
-                output.timeline.pending(),
-                output.timeline.dropped(),
-                output.timeline.silence_skipped(),
-            )
-        };
-        let (overproduced, gap_skipped, text_dropped, source_text_dropped) = {
-            let output = self.shared.output.lock().unwrap();
-            (
-                output.speech_budget.dropped(),
-                output.sent_to_input.total_skipped(),
-                output.timeline.text_dropped(),
-                output.timeline.source_text_dropped(),
-            )
-        };
-        let mut delays: Vec<u64> = self.shared.delays.lock().unwrap().iter().copied().collect();
-        delays.sort_unstable();
-        let percentile = |p: f64| {
-            if delays.is_empty() {
-                0.0
-            } else {
-                delays[((delays.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
-            }
-        };
-        let seconds = |samples: u64| samples as f64 / SAMPLE_RATE as f64;
-        let (speech_span, caption_span) = {
-            let spans = self.shared.ear_voice.lock().unwrap();
-            (spans.speech(), spans.caption())
-        };
-        gst::Structure::builder("realtimetranslate/stats")
-            .field("utterances", speech_span.count as u64)
-            .field("ear-voice-span-p50", seconds(speech_span.p50))
-            .field("ear-voice-span-p90", seconds(speech_span.p90))
-            .field("ear-voice-span-max", seconds(speech_span.max))
-            .field("caption-span-p50", seconds(caption_span.p50))
-            .field("caption-span-p90", seconds(caption_span.p90))
-            .field("caption-span-max", seconds(caption_span.max))
-            .field("audio-sent-seconds", seconds(sent))
-            .field("audio-received-seconds", seconds(received))
-            .field("output-seconds", seconds(written))
-            .field("translation-queued-seconds", seconds(pending as u64))
-            .field("translation-dropped-seconds", seconds(dropped_translation))
-            .field(
-                "translation-silence-skipped-seconds",
-                seconds(silence_skipped),
-            )
-            .field("translation-overproduced-seconds", seconds(overproduced))
-            .field("input-gap-skipped-seconds", seconds(gap_skipped))
-            .field("subtitle-dropped-characters", text_dropped)
-            .field("source-subtitle-dropped-characters", source_text_dropped)
-            .field("input-chunks-dropped", dropped)
-            .field(
-                "connection-state",
-                *self.shared.connection_state.lock().unwrap(),
-            )
-            .field("sessions", counter(|s| &s.sessions_opened))
-            .field("rotations", counter(|s| &s.rotations))
-            .field("reconnects", counter(|s| &s.reconnects))
-            .field(
-                "buffered-seconds",
-                seconds(counter(|s| &s.buffered_samples)),
-            )
-            .field(
-                "untranslated-seconds",
-                seconds(counter(|s| &s.untranslated_samples)),
-            )
-            .field(
-                "translation-held-dropped-seconds",
-                seconds(counter(|s| &s.held_dropped_samples)),
-            )
-            .field("audio-queue-buffers", self.shared.audio.len() as u64)
-            .field("subtitle-queue-items", self.shared.text.len() as u64)
-            .field("output-delay-p50-ms", percentile(0.5))
-            .field("output-delay-p99-ms", percentile(0.99))
-            .field("output-delay-samples", delays.len() as u64)
-            .build()
+        match state.as_ref() {
+            Some(state) => state
+                .feeds
+                .iter()
+                .map(|feed| feed.lane.stats(feed.figures()))
+                .collect(),
+            None => vec![self.always.stats(Default::default())],
+        }
     }
 
     fn set_target_language(&self, language: String) {
@@ -1484,16 +1434,283 @@ impl RealtimeTranslate {
             settings.target_language = language.clone();
             settings.session_config()
         };
+        self.always.set_language(&language);
         if let Some(state) = self.state.lock().unwrap().as_ref()
-            && let Some(connection) = &state.connection
+            && let Some(connection) = state
+                .feed_of(&self.always)
+                .and_then(|feed| feed.connection.as_ref())
         {
             gst::info!(CAT, imp = self, "target language now {language}");
             connection.update(config);
-            for queue in [&self.shared.audio, &self.shared.text] {
+            for queue in [&self.always.audio, &self.always.text] {
                 queue.push_nowait(Item::Event(language_tags(&language)));
             }
         }
     }
+
+    /// A pad of a requested language (`src_fr`, `subtitle_src_fr`): the language's lane is
+    /// made with its first pad, and when the stream runs, it joins it from the input's end.
+    fn request_pad(&self, templ: &gst::PadTemplate, name: Option<&str>) -> Option<gst::Pad> {
+        let template = templ.name_template();
+        let (kind, prefix) = if template == AUDIO_REQUEST_TEMPLATE {
+            (PadKind::Audio, "src_")
+        } else {
+            (PadKind::Text, "subtitle_src_")
+        };
+        let settings = self.settings.lock().unwrap().clone();
+        let Some(name) = name.filter(|name| name.len() > prefix.len()) else {
+            self.refuse_pad(&format!(
+                "a {template} pad is named after its target language, e.g. {prefix}fr"
+            ));
+            return None;
+        };
+        let language = &name[prefix.len()..];
+        if let Some(problem) = language_problem(settings.backend, language) {
+            self.refuse_pad(&format!("cannot make pad {name}: {problem}"));
+            return None;
+        }
+        let (lane, new) = {
+            let mut requested = self.requested.lock().unwrap();
+            match requested.iter().find(|lane| lane.language() == language) {
+                Some(lane) if lane.pad(kind).is_some() => {
+                    gst::warning!(CAT, imp = self, "pad {name} exists already");
+                    return None;
+                }
+                Some(lane) => (lane.clone(), false),
+                None => {
+                    let lane = Arc::new(Lane::new(
+                        language,
+                        true,
+                        new_output(&settings),
+                        new_mix(&settings),
+                    ));
+                    requested.push(lane.clone());
+                    (lane, true)
+                }
+            }
+        };
+        let pad = build_src_pad(templ, Some(name));
+        lane.set_pad(kind, Some(pad.clone()));
+        self.prepare_join(&lane, kind, &pad);
+        // Activated here if the stream runs, with the sticky events prepared.
+        if self.obj().add_pad(&pad).is_err() {
+            lane.set_pad(kind, None);
+            return None;
+        }
+        if new {
+            self.add_feed(&lane, &settings);
+        }
+        gst::info!(CAT, imp = self, "pad {name} added");
+        Some(pad)
+    }
+
+    /// A pad requested while the stream runs gets the stream's sticky events (stream-start,
+    /// caps, language, segment) as it is activated, before any output can reach it.
+    fn prepare_join(&self, lane: &Lane, kind: PadKind, pad: &gst::Pad) {
+        let state = self.state.lock().unwrap();
+        let Some(state) = state.as_ref() else { return };
+        if let Some(group_id) = state.started {
+            let segment = state.segment_seen.then_some(&state.segment);
+            lane.set_joining(kind, self.sticky_events(lane, kind, pad, group_id, segment));
+        }
+    }
+
+    /// A new lane joining a running stream: its own connection, starting at the input's end
+    /// (its output covers the timeline from there).
+    fn add_feed(&self, lane: &Arc<Lane>, settings: &Settings) {
+        if self.state.lock().unwrap().is_none() {
+            // Not streaming: the lane gets its feed when the stream starts (`prepare`).
+            return;
+        }
+        let params = match lane_params(settings, lane) {
+            Ok(params) => params,
+            Err(err) => {
+                self.refuse_pad(&err);
+                return;
+            }
+        };
+        let mut state = self.state.lock().unwrap();
+        let Some(state) = state.as_mut() else { return };
+        let mut feed = Feed::new(lane.clone(), state.input_end());
+        {
+            let mut output = lane.output.lock().unwrap();
+            if let Some(origin) = state.origin {
+                output.origin = Some(feed.origin(origin));
+            }
+            if let Some(live) = state.upstream_live {
+                output.set_live(live);
+            }
+        }
+        self.start_connection(&mut feed, params, state.upstream_live);
+        gst::info!(
+            CAT,
+            imp = self,
+            "{} joins the stream at input sample {}",
+            lane.language(),
+            feed.start
+        );
+        state.feeds.push(feed);
+    }
+
+    /// Releasing a requested pad; with a language's last pad its session closes (the server is
+    /// told, and what it still says is not waited for).
+    fn release_requested_pad(&self, pad: &gst::Pad) {
+        let Some((lane, kind)) = self.lane_of(pad) else {
+            return;
+        };
+        if !lane.requested {
+            return;
+        }
+        let _ = pad.set_active(false);
+        lane.set_pad(kind, None);
+        let _ = self.obj().remove_pad(pad);
+        gst::info!(CAT, imp = self, "pad {} released", pad.name());
+        if !lane.pads().is_empty() {
+            return;
+        }
+        self.requested
+            .lock()
+            .unwrap()
+            .retain(|other| !Arc::ptr_eq(other, &lane));
+        let feed = {
+            let mut state = self.state.lock().unwrap();
+            state.as_mut().and_then(|state| {
+                let index = state
+                    .feeds
+                    .iter()
+                    .position(|feed| Arc::ptr_eq(&feed.lane, &lane))?;
+                Some(state.feeds.remove(index))
+            })
+        };
+        let Some(connection) = feed.and_then(|feed| feed.connection) else {
+            return;
+        };
+        gst::info!(CAT, imp = self, "closing the {} session", lane.language());
+        connection.close();
+        // Kept until the session has finished closing (dropping it would cut the socket).
+        let limit = {
+            let settings = self.settings.lock().unwrap();
+            Duration::from_millis(
+                u64::from(settings.connect_timeout_ms) + u64::from(settings.drain_timeout_ms),
+            )
+        };
+        crate::runtime::RUNTIME.spawn(async move {
+            let deadline = tokio::time::Instant::now() + limit;
+            while *lane.session_end.lock().unwrap() == SessionEnd::Running
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            drop(connection);
+        });
+    }
+
+    /// A pad request that cannot be met: an error on the bus that says why.
+    fn refuse_pad(&self, message: &str) {
+        gst::error!(CAT, imp = self, "{message}");
+        gst::element_imp_error!(self, gst::LibraryError::Settings, ("{}", message));
+    }
+}
+
+/// Waits for every lane's connection to end, or `deadline`: cancelled or still running if one
+/// is, failed if one failed, else finished.
+fn wait_session_ends(lanes: &[Arc<Lane>], deadline: Instant) -> SessionEnd {
+    let mut result = SessionEnd::Finished;
+    for lane in lanes {
+        match lane.wait_session_end(deadline) {
+            end @ (SessionEnd::Cancelled | SessionEnd::Running) => return end,
+            SessionEnd::Failed => result = SessionEnd::Failed,
+            SessionEnd::Finished => {}
+        }
+    }
+    result
+}
+
+/// Mixes the original into an outgoing translation buffer (its offset is its position).
+fn mix_original(mix: &Mutex<OriginalMix>, buffer: &mut gst::Buffer) {
+    let position = buffer.offset();
+    let mut mix = mix.lock().unwrap();
+    if !mix.uses_original() {
+        // Translation only: nothing to change, only the past to forget.
+        mix.apply(position, &mut []);
+        return;
+    }
+    let buffer = buffer.make_mut();
+    let Ok(mut map) = buffer.map_writable() else {
+        return;
+    };
+    let mut samples: Vec<i16> = map
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect();
+    mix.apply(position, &mut samples);
+    for (bytes, sample) in map.chunks_exact_mut(2).zip(samples) {
+        bytes.copy_from_slice(&sample.to_le_bytes());
+    }
+}
+
+/// An empty output side for these settings.
+fn new_output(settings: &Settings) -> Output {
+    let write_lag = time_to_samples(gst::ClockTime::from_mseconds(settings.latency_ms.into()));
+    let outage_buffer = time_to_samples(gst::ClockTime::from_mseconds(
+        settings.outage_buffer_ms.into(),
+    ));
+    Output::new(
+        settings.cue_settings(),
+        settings.pacing,
+        write_lag,
+        outage_buffer,
+    )
+}
+
+fn new_mix(settings: &Settings) -> OriginalMix {
+    OriginalMix::new(settings.mix_settings())
+}
+
+/// The settings a lane's sessions use: a requested lane translates into its own language and
+/// asks for no source transcript (`source_subtitle_src` belongs to the always lane).
+fn lane_settings(settings: &Settings, lane: &Lane) -> Settings {
+    let mut settings = settings.clone();
+    if lane.requested {
+        settings.target_language = lane.language();
+        settings.transcription_model.clear();
+    }
+    settings
+}
+
+fn lane_params(settings: &Settings, lane: &Lane) -> Result<ConnectionParams, String> {
+    lane_settings(settings, lane).connection_params()
+}
+
+/// A src pad of this element: its task pushes what its lane's queue holds.
+fn build_src_pad(templ: &gst::PadTemplate, name: Option<&str>) -> gst::Pad {
+    let mut builder = gst::Pad::builder_from_template(templ)
+        .activatemode_function(|pad, parent, mode, active| {
+            RealtimeTranslate::catch_panic_pad_function(
+                parent,
+                || Err(gst::loggable_error!(CAT, "panic in activate")),
+                |imp| imp.src_activate_mode(pad, mode, active),
+            )
+        })
+        .event_function(|pad, parent, event| {
+            RealtimeTranslate::catch_panic_pad_function(
+                parent,
+                || false,
+                |imp| imp.src_event(pad, event),
+            )
+        })
+        .query_function(|pad, parent, query| {
+            RealtimeTranslate::catch_panic_pad_function(
+                parent,
+                || false,
+                |imp| imp.src_query(pad, query),
+            )
+        })
+        .flags(gst::PadFlags::FIXED_CAPS);
+    if let Some(name) = name {
+        builder = builder.name(name);
+    }
+    builder.build()
 }
 
 fn language_tags(language: &str) -> gst::Event {
@@ -1545,60 +1762,31 @@ impl ObjectSubclass for RealtimeTranslate {
             })
             .flags(gst::PadFlags::ACCEPT_TEMPLATE)
             .build();
-        let make_src = |name: &str| {
-            let templ = klass.pad_template(name).unwrap();
-            gst::Pad::builder_from_template(&templ)
-                .activatemode_function(|pad, parent, mode, active| {
-                    RealtimeTranslate::catch_panic_pad_function(
-                        parent,
-                        || Err(gst::loggable_error!(CAT, "panic in activate")),
-                        |imp| imp.src_activate_mode(pad, mode, active),
-                    )
-                })
-                .event_function(|pad, parent, event| {
-                    RealtimeTranslate::catch_panic_pad_function(
-                        parent,
-                        || false,
-                        |imp| imp.src_event(pad, event),
-                    )
-                })
-                .query_function(|pad, parent, query| {
-                    RealtimeTranslate::catch_panic_pad_function(
-                        parent,
-                        || false,
-                        |imp| imp.src_query(pad, query),
-                    )
-                })
-                .flags(gst::PadFlags::FIXED_CAPS)
-                .build()
-        };
-        let shared = Arc::new(Shared {
-            output: Mutex::new(Output::new(
-                Settings::default().cue_settings(),
-                Pacing::default(),
-                0,
-                0,
-            )),
-            mix: Mutex::new(OriginalMix::new(Settings::default().mix_settings())),
-            audio: PadQueue::new(AUDIO_QUEUE_ITEMS),
-            text: PadQueue::new(TEXT_QUEUE_ITEMS),
-            source_text: PadQueue::new(TEXT_QUEUE_ITEMS),
-            session_end: Mutex::new(SessionEnd::Running),
-            session_end_changed: Condvar::new(),
-            generation: AtomicU64::new(0),
-            delays: Mutex::new(std::collections::VecDeque::new()),
-            last_warning: Mutex::new(None),
-            connection_state: Mutex::new("connecting"),
-            ear_voice: Mutex::new(EarVoiceSpans::default()),
-        });
+        let make_src = |name: &str| build_src_pad(&klass.pad_template(name).unwrap(), None);
+        let defaults = Settings::default();
+        let always = Arc::new(Lane::new(
+            &defaults.target_language,
+            false,
+            new_output(&defaults),
+            new_mix(&defaults),
+        ));
+        let srcpad = make_src("src");
+        let subtitle_srcpad = make_src("subtitle_src");
+        let source_subtitle_srcpad = make_src("source_subtitle_src");
+        always.set_pad(PadKind::Audio, Some(srcpad.clone()));
+        always.set_pad(PadKind::Text, Some(subtitle_srcpad.clone()));
+        always.set_pad(PadKind::SourceText, Some(source_subtitle_srcpad.clone()));
         Self {
             sinkpad,
-            srcpad: make_src("src"),
-            subtitle_srcpad: make_src("subtitle_src"),
-            source_subtitle_srcpad: make_src("source_subtitle_src"),
-            settings: Mutex::new(Settings::default()),
+            srcpad,
+            subtitle_srcpad,
+            source_subtitle_srcpad,
+            settings: Mutex::new(defaults),
             state: Mutex::new(None),
-            shared,
+            always,
+            requested: Mutex::new(Vec::new()),
+            failed: AtomicBool::new(false),
+            last_warning: Mutex::new(None),
             pacing_wait: Mutex::new(None),
             last_seek: Mutex::new(None),
         }
@@ -1834,7 +2022,7 @@ impl ObjectImpl for RealtimeTranslate {
         match pspec.name() {
             "target-language" => return self.set_target_language(string()),
             "transcription-model" | "noise-reduction" => {
-                let config = {
+                let settings = {
                     let mut settings = self.settings.lock().unwrap();
                     if pspec.name() == "transcription-model" {
                         settings.transcription_model = string();
@@ -1842,12 +2030,15 @@ impl ObjectImpl for RealtimeTranslate {
                         settings.noise_reduction =
                             value.get::<NoiseReduction>().expect("type checked");
                     }
-                    settings.session_config()
+                    settings.clone()
                 };
-                if let Some(state) = self.state.lock().unwrap().as_ref()
-                    && let Some(connection) = &state.connection
-                {
-                    connection.update(config);
+                if let Some(state) = self.state.lock().unwrap().as_ref() {
+                    for feed in &state.feeds {
+                        if let Some(connection) = &feed.connection {
+                            connection
+                                .update(lane_settings(&settings, &feed.lane).session_config());
+                        }
+                    }
                 }
                 return;
             }
@@ -1867,7 +2058,9 @@ impl ObjectImpl for RealtimeTranslate {
                     }
                     settings.mix_settings()
                 };
-                self.shared.mix.lock().unwrap().set_settings(mix);
+                for lane in self.lanes() {
+                    lane.mix.lock().unwrap().set_settings(mix);
+                }
                 return;
             }
             _ => {}
@@ -1910,7 +2103,7 @@ impl ObjectImpl for RealtimeTranslate {
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         if pspec.name() == "stats" {
-            return self.stats().to_value();
+            return self.stats().swap_remove(0).to_value();
         }
         let settings = self.settings.lock().unwrap();
         match pspec.name() {
@@ -1967,7 +2160,8 @@ impl ElementImpl for RealtimeTranslate {
                 "Filter/Audio/Converter/Text",
                 "Translates live speech into speech and subtitles in another language, over a \
                  realtime translation engine (OpenAI realtime translation or Realtime, GPT \
-                 Translator, or the offline engine)",
+                 Translator, or the offline engine); request pads src_<language> and \
+                 subtitle_src_<language> add more target languages, one session each",
                 "realtimetranslate developers",
             )
         });
@@ -1996,11 +2190,23 @@ impl ElementImpl for RealtimeTranslate {
             let template = |name, direction, caps: &gst::Caps| {
                 gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).unwrap()
             };
+            // One more target language per name: `src_fr` and `subtitle_src_fr` share a session.
+            let request = |name, caps: &gst::Caps| {
+                gst::PadTemplate::new(
+                    name,
+                    gst::PadDirection::Src,
+                    gst::PadPresence::Request,
+                    caps,
+                )
+                .unwrap()
+            };
             vec![
                 template("sink", gst::PadDirection::Sink, &sink_caps),
                 template("src", gst::PadDirection::Src, &src_caps),
                 template("subtitle_src", gst::PadDirection::Src, &text_caps),
                 template("source_subtitle_src", gst::PadDirection::Src, &text_caps),
+                request(AUDIO_REQUEST_TEMPLATE, &src_caps),
+                request(TEXT_REQUEST_TEMPLATE, &text_caps),
             ]
         });
         TEMPLATES.as_ref()
@@ -2014,7 +2220,9 @@ impl ElementImpl for RealtimeTranslate {
         match transition {
             gst::StateChange::ReadyToPaused => self.prepare()?,
             gst::StateChange::PausedToReady => {
-                self.shared.set_flushing(true);
+                for lane in self.lanes() {
+                    lane.set_flushing(true);
+                }
                 self.cancel_waits();
             }
             _ => {}
@@ -2022,13 +2230,16 @@ impl ElementImpl for RealtimeTranslate {
         let result = self.parent_change_state(transition);
         {
             // Wakes a streaming thread waiting for PLAYING.
-            let _guard = self.shared.session_end.lock().unwrap();
-            self.shared.session_end_changed.notify_all();
+            let _guard = self.always.session_end.lock().unwrap();
+            self.always.session_end_changed.notify_all();
         }
         match transition {
             gst::StateChange::PausedToReady => {
                 *self.state.lock().unwrap() = None;
-                *self.shared.output.lock().unwrap() = self.new_output();
+                let settings = self.settings.lock().unwrap().clone();
+                for lane in self.lanes() {
+                    lane.reset(new_output(&settings), new_mix(&settings));
+                }
             }
             gst::StateChange::ReadyToPaused if result.is_err() => {
                 *self.state.lock().unwrap() = None;
@@ -2036,5 +2247,18 @@ impl ElementImpl for RealtimeTranslate {
             _ => {}
         }
         result
+    }
+
+    fn request_new_pad(
+        &self,
+        templ: &gst::PadTemplate,
+        name: Option<&str>,
+        _caps: Option<&gst::Caps>,
+    ) -> Option<gst::Pad> {
+        self.request_pad(templ, name)
+    }
+
+    fn release_pad(&self, pad: &gst::Pad) {
+        self.release_requested_pad(pad);
     }
 }

@@ -6,6 +6,7 @@ use gst::prelude::*;
 mod ear_voice;
 mod enums;
 mod imp;
+mod lane;
 mod output;
 mod settings;
 

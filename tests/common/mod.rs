@@ -127,7 +127,7 @@ impl Captured {
     }
 }
 
-fn capture_text(sink: &gst_app::AppSink, into: Arc<Mutex<Vec<Cue>>>) {
+pub fn capture_text(sink: &gst_app::AppSink, into: Arc<Mutex<Vec<Cue>>>) {
     sink.set_callbacks(
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |sink| {

@@ -240,9 +240,14 @@ pub fn translator(properties: &[(&str, &str)]) -> gst::Element {
 /// The three output pads' names, in the order the harness reports them.
 pub const PADS: [&str; 3] = ["src", "subtitle_src", "source_subtitle_src"];
 
-/// Appsinks on the element's three src pads.
-fn link_sinks(pipeline: &gst::Pipeline, element: &gst::Element, sync: bool) -> Sinks {
-    PADS.iter()
+/// Appsinks on these src pads of the element (requested when not always pads: `src_fr`).
+fn link_sinks(
+    pipeline: &gst::Pipeline,
+    element: &gst::Element,
+    sync: bool,
+    pads: &[&str],
+) -> Sinks {
+    pads.iter()
         .map(|name| {
             let sink = gst_app::AppSink::builder()
                 .name(format!("sink_{name}"))
@@ -265,8 +270,12 @@ fn link_sinks(pipeline: &gst::Pipeline, element: &gst::Element, sync: bool) -> S
             } else {
                 sink.static_pad("sink").unwrap()
             };
-            element.static_pad(name).unwrap().link(&first).unwrap();
-            let log = record_sink(&sink, &first, name, *name == "src");
+            let pad = element
+                .static_pad(name)
+                .or_else(|| element.request_pad_simple(name))
+                .unwrap_or_else(|| panic!("no pad {name}"));
+            pad.link(&first).unwrap();
+            let log = record_sink(&sink, &first, name, name.starts_with("src"));
             (sink, log)
         })
         .collect()
@@ -392,12 +401,23 @@ pub fn assemble(
     samples: &[i16],
     live: bool,
 ) -> (gst::Pipeline, gst_app::AppSrc, Sinks, Run) {
+    assemble_pads(element, rate, samples, live, &PADS)
+}
+
+/// Like [`assemble`], with a recorded sink on each of `pads`.
+pub fn assemble_pads(
+    element: gst::Element,
+    rate: u32,
+    samples: &[i16],
+    live: bool,
+    pads: &[&str],
+) -> (gst::Pipeline, gst_app::AppSrc, Sinks, Run) {
     let pipeline = gst::Pipeline::new();
     let src = appsrc(&mono_caps(rate), live);
     pipeline.add(src.upcast_ref::<gst::Element>()).unwrap();
     pipeline.add(&element).unwrap();
     src.link(&element).unwrap();
-    let sinks = link_sinks(&pipeline, &element, live);
+    let sinks = link_sinks(&pipeline, &element, live, pads);
     let run = Run {
         input_start: 0.0,
         input_end: samples.len() as f64 / rate as f64,
@@ -439,8 +459,34 @@ pub fn run_live_jumping(
     jump: Option<(usize, Duration)>,
     timeout: Duration,
 ) -> Run {
+    let (pipeline, src, sinks, run) = assemble(element, rate, samples, true);
+    feed_live(pipeline, src, sinks, run, rate, samples, jump, timeout)
+}
+
+/// Like [`run_live`], recording `pads` (always pads, or request pads such as `src_fr`).
+pub fn run_live_pads(
+    element: gst::Element,
+    rate: u32,
+    samples: &[i16],
+    pads: &[&str],
+    timeout: Duration,
+) -> Run {
+    let (pipeline, src, sinks, run) = assemble_pads(element, rate, samples, true, pads);
+    feed_live(pipeline, src, sinks, run, rate, samples, None, timeout)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn feed_live(
+    pipeline: gst::Pipeline,
+    src: gst_app::AppSrc,
+    sinks: Sinks,
+    mut run: Run,
+    rate: u32,
+    samples: &[i16],
+    jump: Option<(usize, Duration)>,
+    timeout: Duration,
+) -> Run {
     let started = Instant::now();
-    let (pipeline, src, sinks, mut run) = assemble(element, rate, samples, true);
     let (jump_at, jump_ns) = jump.map_or((usize::MAX, 0), |(at, d)| (at, d.as_nanos() as u64));
     run.input_end += jump_ns as f64 / 1e9;
     if pipeline.set_state(gst::State::Playing).is_err() {
@@ -565,8 +611,20 @@ pub fn run_nonlive(
     feed: Feed,
     timeout: Duration,
 ) -> Run {
+    run_nonlive_pads(element, rate, samples, feed, &PADS, timeout)
+}
+
+/// Like [`run_nonlive`], recording `pads` (always pads, or request pads such as `src_fr`).
+pub fn run_nonlive_pads(
+    element: gst::Element,
+    rate: u32,
+    samples: &[i16],
+    feed: Feed,
+    pads: &[&str],
+    timeout: Duration,
+) -> Run {
     let started = Instant::now();
-    let (pipeline, src, sinks, mut run) = assemble(element, rate, samples, false);
+    let (pipeline, src, sinks, mut run) = assemble_pads(element, rate, samples, false, pads);
     let time = |n: u64| gst::ClockTime::from_nseconds(n * 1_000_000_000 / rate as u64);
     let (per_buffer, timestamps) = match feed {
         Feed::Timestamped { buffer_ms } => ((rate as u64 * buffer_ms / 1000) as usize, true),
