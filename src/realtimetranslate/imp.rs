@@ -1258,18 +1258,18 @@ impl RealtimeTranslate {
     }
 
     /// Live input that stops coming (a stalled source, a timestamp jump) is noticed by the clock,
-    /// not by the next buffer: every [`input_gaps::WATCH_PERIOD`] the output is checked.
+    /// not by the next buffer: the output is checked when input on time would become late, and
+    /// every [`input_gaps::WATCH_PERIOD`] while it is (see [`input_gaps::watch_sleep`]).
     fn start_gap_watch(&self) -> tokio::task::AbortHandle {
         let element = self.obj().downgrade();
         let task = crate::runtime::RUNTIME.spawn(async move {
-            let mut ticks = tokio::time::interval(input_gaps::WATCH_PERIOD);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                ticks.tick().await;
                 let Some(element) = element.upgrade() else {
                     return;
                 };
-                element.imp().cover_missing_input();
+                let sleep = element.imp().cover_missing_input();
+                drop(element);
+                tokio::time::sleep(sleep).await;
             }
         });
         task.abort_handle()
@@ -1277,42 +1277,48 @@ impl RealtimeTranslate {
 
     /// Live: while input is missing, the output goes on with the clock (silence, on time), and
     /// once it has been missing for [`input_gaps::ENGINE_WAIT`] the engine hears silence for it
-    /// (at most a few seconds a gap), so that it finishes the last words meanwhile.
-    fn cover_missing_input(&self) {
+    /// (at most a few seconds a gap), so that it finishes the last words meanwhile. Returns how
+    /// long the watch may sleep before the next check.
+    fn cover_missing_input(&self) -> Duration {
         if self.obj().current_state() != gst::State::Playing || self.shared.audio.is_flushing() {
-            return;
+            return input_gaps::WATCH_PERIOD;
         }
         let (Some(clock), Some(base_time)) = (self.obj().clock(), self.obj().base_time()) else {
-            return;
+            return input_gaps::WATCH_PERIOD;
         };
         let now = clock.time().saturating_sub(base_time);
         {
             let mut state = self.state.lock().unwrap();
-            let Some(state) = state.as_mut() else { return };
+            let Some(state) = state.as_mut() else {
+                return input_gaps::WATCH_PERIOD;
+            };
             if state.upstream_live != Some(true) || state.at_eos {
-                return;
+                return input_gaps::WATCH_PERIOD;
             }
             let Some(next_pts) = state.next_pts else {
-                return;
+                return input_gaps::WATCH_PERIOD;
             };
             let Some(end) = state.segment.to_running_time(next_pts) else {
-                return;
+                return input_gaps::WATCH_PERIOD;
             };
             // When the next input should have come, at the latest.
             let due = end + state.upstream_latency;
             let mut output = self.shared.output.lock().unwrap();
-            let Some(origin) = output.origin else { return };
+            let Some(origin) = output.origin else {
+                return input_gaps::WATCH_PERIOD;
+            };
             let input_end = state.input_end(origin);
-            if now > due + input_gaps::OUTPUT_WAIT {
-                // Written as if the input had come on time.
-                let items = output.clock_reached(input_end + time_to_samples(now - due));
-                self.shared.push_items(items);
+            if now <= due + input_gaps::OUTPUT_WAIT {
+                return input_gaps::watch_sleep(due + input_gaps::OUTPUT_WAIT - now);
             }
+            // Written as if the input had come on time.
+            let items = output.clock_reached(input_end + time_to_samples(now - due));
+            self.shared.push_items(items);
             let Some(missing) = now.checked_sub(due + input_gaps::ENGINE_WAIT) else {
-                return;
+                return input_gaps::WATCH_PERIOD;
             };
             if missing < GAP_TOLERANCE {
-                return;
+                return input_gaps::WATCH_PERIOD;
             }
             gst::debug!(
                 CAT,
@@ -1328,6 +1334,7 @@ impl RealtimeTranslate {
             self.shared.push_items(items);
         }
         self.send_outgoing();
+        input_gaps::WATCH_PERIOD
     }
 
     /// READY→PAUSED: settings are checked here, before any connection.
