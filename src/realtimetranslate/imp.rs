@@ -305,6 +305,17 @@ impl RealtimeTranslate {
             mix.apply(position, &mut []);
             return;
         }
+        if let Ok(map) = buffer.map_readable()
+            && mix.leaves_unchanged(position, map.len() / 2)
+        {
+            // The original at gain 0 (the default, outside outages): read, not rewritten.
+            mix.follow(
+                position,
+                map.chunks_exact(2)
+                    .map(|b| i16::from_le_bytes([b[0], b[1]])),
+            );
+            return;
+        }
         let buffer = buffer.make_mut();
         let Ok(mut map) = buffer.map_writable() else {
             return;
