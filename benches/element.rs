@@ -192,6 +192,28 @@ fn cpu_time_of(pid: u32) -> Duration {
     Duration::from_nanos(ticks * 1_000_000_000 / hz)
 }
 
+/// CPU time all processes of the machine used so far (busy: neither idle nor waiting for I/O).
+fn machine_busy() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return Duration::ZERO;
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return Duration::ZERO;
+    };
+    // user nice system idle iowait irq softirq steal …
+    let ticks: u64 = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .filter_map(|(_, v)| v.parse::<u64>().ok())
+        .sum();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { sysconf(SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+}
+
 /// A `Vm*` line of /proc/<pid>/status, in kB.
 fn vm_kb(pid: &str, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -744,8 +766,10 @@ struct SessionsResult {
     /// RSS of this process before the pipelines were made.
     rss_before_mb: f64,
     server_peak_rss_mb: f64,
-    /// 1-minute load average at the end of the run.
+    /// 1-minute load average at the end of the run (which counts this run's own threads).
     load: f64,
+    /// CPU the machine's other processes used meanwhile, % of one core: the noise.
+    others_cpu_percent: f64,
     pipelines_with_underrun: usize,
     buffers: u64,
     gaps: u64,
@@ -787,6 +811,7 @@ impl SessionsResult {
             rss_growth_mb: (self.peak_rss_mb - self.rss_before_mb).max(0.0),
             server_rss_mb: self.server_peak_rss_mb,
             load: self.load,
+            others_cpu_percent: self.others_cpu_percent,
         }
     }
 }
@@ -897,6 +922,7 @@ fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
     if let Some(pid) = &server_pid {
         reset_peak_rss(pid);
     }
+    let busy_before = machine_busy();
     let cpu_before = cpu_time();
     let server_cpu_of = |pid: &String| pid.parse().map_or(Duration::ZERO, cpu_time_of);
     let server_before = server_pid.as_ref().map(server_cpu_of);
@@ -937,6 +963,11 @@ fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
     result.peak_rss_mb = vm_kb("self", "VmHWM:") as f64 / 1024.0;
     result.server_peak_rss_mb = server_pid.map_or(0.0, |pid| vm_kb(&pid, "VmHWM:") as f64 / 1024.0);
     result.load = capacity::load_average();
+    let others = machine_busy()
+        .saturating_sub(busy_before)
+        .saturating_sub(cpu)
+        .saturating_sub(server_cpu.unwrap_or_default());
+    result.others_cpu_percent = others.as_secs_f64() / wall.as_secs_f64() * 100.0;
 
     // Where each sink should be by now, read right away, before anything else takes time.
     let mut deficits = Vec::with_capacity(probes.len());
@@ -1313,7 +1344,7 @@ impl SessionsResult {
     /// The figures the capacity search needs, on one line (a probe process's answer).
     fn to_line(&self) -> String {
         format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
             self.n,
             self.languages,
             self.secs,
@@ -1323,6 +1354,7 @@ impl SessionsResult {
             self.rss_before_mb,
             self.server_peak_rss_mb,
             self.load,
+            self.others_cpu_percent,
             self.pipelines_with_underrun,
             self.silent,
             self.gaps,
@@ -1347,6 +1379,7 @@ impl SessionsResult {
             before,
             server_peak,
             load,
+            others,
             underrun,
             silent,
             gaps,
@@ -1367,6 +1400,7 @@ impl SessionsResult {
             rss_before_mb: before,
             server_peak_rss_mb: server_peak,
             load,
+            others_cpu_percent: others,
             pipelines_with_underrun: underrun as usize,
             silent: silent as usize,
             gaps: gaps as u64,
@@ -1465,7 +1499,7 @@ fn probe_in_child(n: usize, secs: u64, kind: &SessionsKind) -> (SessionsResult, 
 /// One line per capacity probe.
 fn print_probe(label: &str, r: &SessionsResult) {
     println!(
-        "    {label:<8} N={:<4} {}  underrun {}, silent {}, gaps {}, late>5ms {}, errors {}; CPU {:.1} % (server {:.1} %), RSS +{:.1} MB; load {:.2}",
+        "    {label:<8} N={:<4} {}  underrun {}, silent {}, gaps {}, late>5ms {}, errors {}; CPU {:.1} % (server {:.1} %), RSS +{:.1} MB; other processes {:.0} %, load {:.1}",
         r.n,
         if r.ok() { "pass" } else { "FAIL" },
         r.pipelines_with_underrun,
@@ -1476,6 +1510,7 @@ fn print_probe(label: &str, r: &SessionsResult) {
         r.cpu_percent,
         r.server_cpu_percent,
         (r.peak_rss_mb - r.rss_before_mb).max(0.0),
+        r.others_cpu_percent,
         r.load
     );
 }
@@ -1674,9 +1709,27 @@ fn section_capacity(cfg: &Config, child: &ChildServer, rows: &mut Vec<Row>) {
         .fold((f64::INFINITY, 0.0f64), |(lo, hi), (l, h)| {
             (lo.min(l), hi.max(h))
         });
+    let others = |probes: fn(&Repetition) -> &Vec<Probe>| {
+        capacity::spread(
+            &reps
+                .iter()
+                .flat_map(|r| probes(r).iter().map(|p| p.others_cpu_percent))
+                .collect::<Vec<_>>(),
+        )
+    };
     rows.push(Row {
-        figure: "3. load average during the search (2 cores)".into(),
-        value: format!("{:.2}–{:.2}", loads.0, loads.1),
+        figure: "3. noise: other processes' CPU during the probes, %".into(),
+        value: fmt_spread(others(|r| &r.element_probes), 0),
+        baseline: format!(
+            "{} (its probes)",
+            fmt_spread(others(|r| &r.baseline_probes), 0)
+        ),
+        target: "-".into(),
+        pass: None,
+    });
+    rows.push(Row {
+        figure: "3. load average during the search (2 cores; counts the probes' threads)".into(),
+        value: format!("{:.1}–{:.1}", loads.0, loads.1),
         baseline: "-".into(),
         target: "-".into(),
         pass: None,

@@ -79,6 +79,8 @@ pub struct Probe {
     pub server_rss_mb: f64,
     /// 1-minute load average after the probe.
     pub load: f64,
+    /// CPU the machine's other processes used during the probe, % of one core.
+    pub others_cpu_percent: f64,
 }
 
 /// The outcome of one repetition: both searches and their probes.
