@@ -19,8 +19,8 @@
 //! 2. Delay from a server frame arriving to its buffer leaving `src`, from the element's `stats`
 //!    (p50/p99), for the `pacing=none` run and for live input; baseline: the time a plain
 //!    `queue` holds a buffer (between its sink and src pad probes) on the same live input.
-//! 3. Capacity: the largest N of concurrent live streams without underrun (every buffer at
-//!    `fakesink sync=true` on time, no gap, no error), with the element against one echo server
+//! 3. Capacity: the largest N of concurrent live streams without underrun (every buffer ready
+//!    for `queue ! fakesink sync=true` on time, no gap, no error), with the element against one echo server
 //!    (child process) and for the baseline, N pipelines with `audioconvert ! audioresample`
 //!    instead of the element: the same search and criterion for both, interleaved, repeated
 //!    (see `element/capacity.rs`); their ratio, CPU and RSS per stream at capacity, the load
@@ -689,14 +689,19 @@ struct SinkStats {
 
 const GAP_TOLERANCE_NS: u64 = 1_000_000;
 
-fn probe_sink(sink: &gst::Element) -> Arc<Mutex<SinkStats>> {
+/// Records what reaches `queue`, the queue in front of the synchronised `sink`, judged against
+/// the sink's clock and latency: when each buffer is ready for the sink, whose own clock waits
+/// then neither gate it (a synchronised sink takes a buffer only once it rendered the one
+/// before, so at its own pad every buffer would look early by just one buffer's duration, and a
+/// pipeline with shorter buffers would count as late on a shorter scheduling delay).
+fn probe_sink(queue: &gst::Element, sink: &gst::Element) -> Arc<Mutex<SinkStats>> {
     let stats: Arc<Mutex<SinkStats>> = Arc::default();
     let s = stats.clone();
     let base_sink = sink
         .clone()
         .downcast::<gst_base::BaseSink>()
         .expect("fakesink is a base sink");
-    let sinkpad = sink.static_pad("sink").expect("sink pad");
+    let sinkpad = queue.static_pad("sink").expect("queue sink pad");
     sinkpad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(buffer) = info.buffer() else {
             return gst::PadProbeReturn::Ok;
@@ -832,23 +837,30 @@ fn has_language_pads() -> bool {
     })
 }
 
-/// Requests a `src_<language>` pad per extra language, each into its own `fakesink sync=true`
-/// judged like `src` (one session per language in the element).
-fn add_language_pads(pipeline: &gst::Pipeline, languages: usize) -> Vec<gst::Element> {
+/// Requests a `src_<language>` pad per extra language, each into its own `queue ! fakesink
+/// sync=true` judged like `src` (one session per language in the element); returns the pairs.
+fn add_language_pads(
+    pipeline: &gst::Pipeline,
+    languages: usize,
+) -> Vec<(gst::Element, gst::Element)> {
     let element = pipeline.by_name("rt").expect("element by name");
     let mut sinks = Vec::new();
     for language in EXTRA_LANGUAGES.iter().take(languages.saturating_sub(1)) {
         let pad = element
             .request_pad_simple(&format!("src_{language}"))
             .unwrap_or_else(|| panic!("no src_{language} pad"));
+        let queue = gst::ElementFactory::make("queue").build().expect("queue");
         let sink = gst::ElementFactory::make("fakesink")
             .property("sync", true)
             .build()
             .expect("fakesink");
-        pipeline.add(&sink).expect("add fakesink");
-        pad.link(&sink.static_pad("sink").expect("sink pad"))
+        pipeline
+            .add_many([&queue, &sink])
+            .expect("add queue, fakesink");
+        queue.link(&sink).expect("link queue ! fakesink");
+        pad.link(&queue.static_pad("sink").expect("queue sink pad"))
             .expect("link a language pad");
-        sinks.push(sink);
+        sinks.push((queue, sink));
     }
     sinks
 }
@@ -862,18 +874,18 @@ enum SessionsKind {
         server_pid: Option<u32>,
         languages: usize,
     },
-    /// `audioconvert ! audioresample ! queue` instead of the element, held to `latency`.
+    /// `audioconvert ! audioresample` instead of the element, held to `latency`.
     Baseline { latency: gst::ClockTime },
 }
 
-/// N live pipelines for `secs`; each sink judged against its running time + latency.
+/// N live pipelines `audiotestsrc ! X ! queue ! fakesink sync=true` for `secs`; every buffer
+/// must reach the queue before its running time + the sink's latency (see [`probe_sink`]).
 ///
-/// The baseline has a `queue` before its sink and the element's latency as its pipeline
-/// latency, so both are held to the same deadline with the same decoupling: the element pushes
-/// from its own src pad task, which a synchronised sink blocks while the source's thread goes
-/// on. Without it, the source's own thread waits in the sink and takes each next buffer 20 ms
-/// before its deadline, so the baseline would fail on any 25 ms scheduling delay, whatever its
-/// CPU use (measured: 9 of 18 pipelines late at 10 % CPU beside other builds, load average 7.5).
+/// The baseline (X = `audioconvert ! audioresample`) gets the element's latency as its pipeline
+/// latency, so both are held to the same deadline. Judged at the sink itself, and without the
+/// queue, the baseline's 20 ms buffers would fail on any 25 ms scheduling delay whatever its CPU
+/// use (measured: 9 of 18 pipelines late at 10 % CPU beside other builds), the element's 100 ms
+/// ones only on a 105 ms delay.
 fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
     let src = format!(
         "audiotestsrc wave=sine is-live=true samplesperbuffer={SAMPLES_PER_BUFFER} ! {INPUT_CAPS}"
@@ -890,13 +902,13 @@ fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
             None,
         ),
         SessionsKind::Baseline { latency } => (
-            format!("audioconvert ! audioresample ! {ENGINE_CAPS} ! queue !"),
+            format!("audioconvert ! audioresample ! {ENGINE_CAPS} !"),
             None,
             1,
             Some(*latency),
         ),
     };
-    let desc = format!("{src} ! {middle} fakesink name=sink sync=true");
+    let desc = format!("{src} ! {middle} queue name=q ! fakesink name=sink sync=true");
     let rss_before_mb = vm_kb("self", "VmRSS:") as f64 / 1024.0;
     let pipelines: Vec<gst::Pipeline> = (0..n).map(|_| launch(&desc)).collect();
     if let Some(latency) = latency {
@@ -908,12 +920,15 @@ fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
     let mut probes = Vec::new();
     let mut owner = Vec::new();
     for (i, p) in pipelines.iter().enumerate() {
-        let mut sinks = vec![p.by_name("sink").expect("sink")];
+        let mut sinks = vec![(
+            p.by_name("q").expect("queue"),
+            p.by_name("sink").expect("sink"),
+        )];
         if languages > 1 {
             sinks.extend(add_language_pads(p, languages));
         }
-        for sink in &sinks {
-            probes.push(probe_sink(sink));
+        for (queue, sink) in &sinks {
+            probes.push(probe_sink(queue, sink));
             owner.push(i);
         }
     }
@@ -1432,7 +1447,7 @@ fn run_probe_role() {
     let r = run_sessions(n, secs, &kind);
     let label = match kind {
         SessionsKind::Element { .. } => "realtimetranslate",
-        SessionsKind::Baseline { .. } => "baseline (audioconvert ! audioresample ! queue)",
+        SessionsKind::Baseline { .. } => "baseline (audioconvert ! audioresample)",
     };
     print_sessions(label, &r);
     println!("{PROBE_RESULT}{}", r.to_line());
@@ -1551,12 +1566,12 @@ fn section_capacity(cfg: &Config, child: &ChildServer, rows: &mut Vec<Row>) {
     };
     println!(
         "\n[3] Capacity: concurrent live streams without underrun; element ({languages} language(s) per stream, echo server in a child process) \
-         against the baseline (audioconvert ! audioresample ! queue, held to the element's latency), each into fakesink sync=true, each probe in its own process; {} s per probe, from N={} up to {} to within {}, \
+         against the baseline (audioconvert ! audioresample, held to the element's latency), each into queue ! fakesink sync=true, each probe in its own process; {} s per probe, from N={} up to {} to within {}, \
          element and baseline probes alternated, {} repetition(s)",
         cfg.sessions_secs, cfg.sessions, cfg.max_sessions, cfg.resolution, cfg.repeats
     );
     println!(
-        "    underrun, for both: a sink with a gap, a buffer > 5 ms after its running time + the sink's latency, output > 100 ms behind at the end, no output, or an error"
+        "    underrun, for both: output with a gap, a buffer reaching the queue > 5 ms after its running time + the sink's latency, output > 100 ms behind at the end, no output, or an error"
     );
     let template = CapacitySearch::new(cfg.sessions, cfg.max_sessions, cfg.resolution);
     let mut detailed_element: Option<(SessionsResult, String)> = None;
