@@ -2,7 +2,13 @@
 //!
 //! `cargo bench --bench element` runs the full benchmark (about 2–3 minutes);
 //! `BENCH_QUICK=1 cargo bench --bench element` (or `-- --quick`) a short smoke run.
-//! `BENCH_SESSIONS=N` changes the number of concurrent sessions (default 100).
+//! `BENCH_SECTIONS=3` runs only the listed sections (comma separated; default all).
+//!
+//! Section 3's settings: `BENCH_SESSIONS=N` the first N probed (default 100: its run is reported
+//! in detail), `BENCH_MAX_SESSIONS=N` the largest (default 800), `BENCH_REPEATS=K` how many times
+//! the whole search is repeated (default 3, quick 1), `BENCH_LANGUAGES=L` target languages per
+//! stream (default 1; more requires the element's per-language request pads `src_%s`, else the
+//! bench says so and uses 1).
 //!
 //! Sections, each with a baseline measured in the same run:
 //! 1. CPU time per second of audio (`pacing=none`, non-live input, as fast as possible), as
@@ -13,13 +19,20 @@
 //! 2. Delay from a server frame arriving to its buffer leaving `src`, from the element's `stats`
 //!    (p50/p99), for the `pacing=none` run and for live input; baseline: the time a plain
 //!    `queue` holds a buffer (between its sink and src pad probes) on the same live input.
-//! 3. N concurrent live sessions on one echo server (child process): output continuity and
-//!    lateness at `fakesink sync=true`, CPU, peak RSS; baseline: N pipelines with
-//!    `audioconvert ! audioresample` instead of the element.
+//! 3. Capacity: the largest N of concurrent live streams without underrun (every buffer ready
+//!    for `queue ! fakesink sync=true` on time, no gap, no error), with the element against one echo server
+//!    (child process) and for the baseline, N pipelines with `audioconvert ! audioresample`
+//!    instead of the element: the same search and criterion for both, interleaved, repeated
+//!    (see `element/capacity.rs`); their ratio, CPU and RSS per stream at capacity, the load
+//!    average. The N=`BENCH_SESSIONS` runs are printed in detail.
 //!
 //! The child echo server is this benchmark binary re-executed with `BENCH_ROLE=echo-server`: the
 //! same `BackgroundServer` + `EchoEngineFactory` as `realtimetranslate-server --engine echo`.
 
+#[path = "element/capacity.rs"]
+mod capacity;
+
+use capacity::{CapacitySearch, Probe, Repetition};
 use gst::prelude::*;
 use realtimetranslate_server::engine::echo::EchoEngineFactory;
 use realtimetranslate_server::{BackgroundServer, ServerConfig};
@@ -49,29 +62,48 @@ struct Config {
     cpu_reps: usize,
     /// Length of the live delay runs.
     live_secs: u64,
+    /// Sections to run (1, 2, 3).
+    sections: Vec<u32>,
+    /// First N of the capacity search.
     sessions: usize,
+    max_sessions: usize,
+    /// The capacity search stops once it knows the capacity to this many streams.
+    resolution: usize,
+    repeats: usize,
+    languages: usize,
+    /// Length of each capacity probe.
     sessions_secs: u64,
-    /// Length of the baseline run and of each retry with fewer sessions.
-    sessions_short_secs: u64,
+}
+
+fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }
 
 impl Config {
     fn from_env() -> Self {
         let quick = std::env::var("BENCH_QUICK").is_ok_and(|v| !v.is_empty() && v != "0")
             || std::env::args().any(|a| a == "--quick");
-        let sessions = std::env::var("BENCH_SESSIONS")
+        let sections = std::env::var("BENCH_SECTIONS")
             .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(100);
+            .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+            .unwrap_or_else(|| vec![1, 2, 3]);
+        let sessions = env_number("BENCH_SESSIONS").unwrap_or(100);
+        let max_sessions = env_number("BENCH_MAX_SESSIONS").unwrap_or(800);
+        let languages = env_number("BENCH_LANGUAGES").unwrap_or(1usize).max(1);
+        let repeats = env_number("BENCH_REPEATS").unwrap_or(if quick { 1 } else { 3 });
         if quick {
             Config {
                 quick,
                 cpu_audio_secs: 60,
                 cpu_reps: 1,
                 live_secs: 5,
+                sections,
                 sessions,
-                sessions_secs: 5,
-                sessions_short_secs: 4,
+                max_sessions,
+                resolution: 25,
+                repeats,
+                languages,
+                sessions_secs: 4,
             }
         } else {
             Config {
@@ -79,11 +111,19 @@ impl Config {
                 cpu_audio_secs: 600,
                 cpu_reps: 3,
                 live_secs: 20,
+                sections,
                 sessions,
-                sessions_secs: 20,
-                sessions_short_secs: 10,
+                max_sessions,
+                resolution: 10,
+                repeats,
+                languages,
+                sessions_secs: 10,
             }
         }
+    }
+
+    fn runs(&self, section: u32) -> bool {
+        self.sections.contains(&section)
     }
 }
 
@@ -147,6 +187,28 @@ fn cpu_time_of(pid: u32) -> Duration {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
         + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { sysconf(SC_CLK_TCK) }.max(1) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / hz)
+}
+
+/// CPU time all processes of the machine used so far (busy: neither idle nor waiting for I/O).
+fn machine_busy() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/stat") else {
+        return Duration::ZERO;
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return Duration::ZERO;
+    };
+    // user nice system idle iowait irq softirq steal …
+    let ticks: u64 = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .filter_map(|(_, v)| v.parse::<u64>().ok())
+        .sum();
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { sysconf(SC_CLK_TCK) }.max(1) as u64;
     Duration::from_nanos(ticks * 1_000_000_000 / hz)
@@ -225,8 +287,8 @@ impl ChildServer {
         cpu_time_of(self.child.id())
     }
 
-    fn pid(&self) -> String {
-        self.child.id().to_string()
+    fn pid(&self) -> u32 {
+        self.child.id()
     }
 }
 
@@ -627,14 +689,19 @@ struct SinkStats {
 
 const GAP_TOLERANCE_NS: u64 = 1_000_000;
 
-fn probe_sink(sink: &gst::Element) -> Arc<Mutex<SinkStats>> {
+/// Records what reaches `queue`, the queue in front of the synchronised `sink`, judged against
+/// the sink's clock and latency: when each buffer is ready for the sink, whose own clock waits
+/// then neither gate it (a synchronised sink takes a buffer only once it rendered the one
+/// before, so at its own pad every buffer would look early by just one buffer's duration, and a
+/// pipeline with shorter buffers would count as late on a shorter scheduling delay).
+fn probe_sink(queue: &gst::Element, sink: &gst::Element) -> Arc<Mutex<SinkStats>> {
     let stats: Arc<Mutex<SinkStats>> = Arc::default();
     let s = stats.clone();
     let base_sink = sink
         .clone()
         .downcast::<gst_base::BaseSink>()
         .expect("fakesink is a base sink");
-    let sinkpad = sink.static_pad("sink").expect("sink pad");
+    let sinkpad = queue.static_pad("sink").expect("queue sink pad");
     sinkpad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
         let Some(buffer) = info.buffer() else {
             return gst::PadProbeReturn::Ok;
@@ -695,11 +762,19 @@ fn probe_sink(sink: &gst::Element) -> Arc<Mutex<SinkStats>> {
 #[derive(Debug, Default)]
 struct SessionsResult {
     n: usize,
+    /// Target languages per stream (src pads judged per pipeline).
+    languages: usize,
     secs: f64,
     cpu_percent: f64,
     server_cpu_percent: f64,
     peak_rss_mb: f64,
+    /// RSS of this process before the pipelines were made.
+    rss_before_mb: f64,
     server_peak_rss_mb: f64,
+    /// 1-minute load average at the end of the run (which counts this run's own threads).
+    load: f64,
+    /// CPU the machine's other processes used meanwhile, % of one core: the noise.
+    others_cpu_percent: f64,
     pipelines_with_underrun: usize,
     buffers: u64,
     gaps: u64,
@@ -731,34 +806,141 @@ impl SessionsResult {
     fn ok(&self) -> bool {
         self.pipelines_with_underrun == 0 && self.errors.is_empty() && self.silent == 0
     }
+
+    fn probe(&self) -> Probe {
+        Probe {
+            n: self.n,
+            passed: self.ok(),
+            cpu_percent: self.cpu_percent,
+            server_cpu_percent: self.server_cpu_percent,
+            rss_growth_mb: (self.peak_rss_mb - self.rss_before_mb).max(0.0),
+            server_rss_mb: self.server_peak_rss_mb,
+            load: self.load,
+            others_cpu_percent: self.others_cpu_percent,
+        }
+    }
 }
 
-fn run_sessions(
-    n: usize,
-    secs: u64,
-    url: Option<&str>,
-    child: Option<&ChildServer>,
-) -> SessionsResult {
+/// Target languages of the extra per-language pads, after the element's own `target-language`
+/// (`es`, its default).
+const EXTRA_LANGUAGES: [&str; 12] = [
+    "fr", "de", "it", "pt", "ja", "ru", "zh", "ko", "hi", "id", "vi", "en",
+];
+
+/// Whether the element has per-language request pads (`src_%s`), which `BENCH_LANGUAGES` needs.
+fn has_language_pads() -> bool {
+    gst::ElementFactory::find("realtimetranslate").is_some_and(|factory| {
+        factory
+            .static_pad_templates()
+            .iter()
+            .any(|t| t.name_template() == "src_%s")
+    })
+}
+
+/// Requests a `src_<language>` pad per extra language, each into its own `queue ! fakesink
+/// sync=true` judged like `src` (one session per language in the element); returns the pairs.
+fn add_language_pads(
+    pipeline: &gst::Pipeline,
+    languages: usize,
+) -> Vec<(gst::Element, gst::Element)> {
+    let element = pipeline.by_name("rt").expect("element by name");
+    let mut sinks = Vec::new();
+    for language in EXTRA_LANGUAGES.iter().take(languages.saturating_sub(1)) {
+        let pad = element
+            .request_pad_simple(&format!("src_{language}"))
+            .unwrap_or_else(|| panic!("no src_{language} pad"));
+        let queue = gst::ElementFactory::make("queue").build().expect("queue");
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", true)
+            .build()
+            .expect("fakesink");
+        pipeline
+            .add_many([&queue, &sink])
+            .expect("add queue, fakesink");
+        queue.link(&sink).expect("link queue ! fakesink");
+        pad.link(&queue.static_pad("sink").expect("queue sink pad"))
+            .expect("link a language pad");
+        sinks.push((queue, sink));
+    }
+    sinks
+}
+
+/// What a capacity probe runs: N pipelines with the element, or the baseline.
+#[derive(Debug, Clone)]
+enum SessionsKind {
+    /// The element against the echo server at `url` (`server_pid`: its process, measured apart).
+    Element {
+        url: String,
+        server_pid: Option<u32>,
+        languages: usize,
+    },
+    /// `audioconvert ! audioresample` instead of the element, held to `latency`.
+    Baseline { latency: gst::ClockTime },
+}
+
+/// N live pipelines `audiotestsrc ! X ! queue ! fakesink sync=true` for `secs`; every buffer
+/// must reach the queue before its running time + the sink's latency (see [`probe_sink`]).
+///
+/// The baseline (X = `audioconvert ! audioresample`) gets the element's latency as its pipeline
+/// latency, so both are held to the same deadline. Judged at the sink itself, and without the
+/// queue, the baseline's 20 ms buffers would fail on any 25 ms scheduling delay whatever its CPU
+/// use (measured: 9 of 18 pipelines late at 10 % CPU beside other builds), the element's 100 ms
+/// ones only on a 105 ms delay.
+fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
     let src = format!(
         "audiotestsrc wave=sine is-live=true samplesperbuffer={SAMPLES_PER_BUFFER} ! {INPUT_CAPS}"
     );
-    let middle = match url {
-        Some(url) => format!("{} !", element_desc(url, "rt", "")),
-        None => format!("audioconvert ! audioresample ! {ENGINE_CAPS} !"),
+    let (middle, server_pid, languages, latency) = match kind {
+        SessionsKind::Element {
+            url,
+            server_pid,
+            languages,
+        } => (
+            format!("{} !", element_desc(url, "rt", "")),
+            *server_pid,
+            *languages,
+            None,
+        ),
+        SessionsKind::Baseline { latency } => (
+            format!("audioconvert ! audioresample ! {ENGINE_CAPS} !"),
+            None,
+            1,
+            Some(*latency),
+        ),
     };
-    let desc = format!("{src} ! {middle} fakesink name=sink sync=true");
+    let desc = format!("{src} ! {middle} queue name=q ! fakesink name=sink sync=true");
+    let rss_before_mb = vm_kb("self", "VmRSS:") as f64 / 1024.0;
     let pipelines: Vec<gst::Pipeline> = (0..n).map(|_| launch(&desc)).collect();
-    let probes: Vec<_> = pipelines
-        .iter()
-        .map(|p| probe_sink(&p.by_name("sink").expect("sink")))
-        .collect();
-    let server_pid = child.map(ChildServer::pid);
+    if let Some(latency) = latency {
+        for p in &pipelines {
+            p.set_latency(latency);
+        }
+    }
+    // One probe per judged sink; `owner[i]` is the pipeline of `probes[i]`.
+    let mut probes = Vec::new();
+    let mut owner = Vec::new();
+    for (i, p) in pipelines.iter().enumerate() {
+        let mut sinks = vec![(
+            p.by_name("q").expect("queue"),
+            p.by_name("sink").expect("sink"),
+        )];
+        if languages > 1 {
+            sinks.extend(add_language_pads(p, languages));
+        }
+        for (queue, sink) in &sinks {
+            probes.push(probe_sink(queue, sink));
+            owner.push(i);
+        }
+    }
+    let server_pid = server_pid.map(|pid| pid.to_string());
     reset_peak_rss("self");
     if let Some(pid) = &server_pid {
         reset_peak_rss(pid);
     }
+    let busy_before = machine_busy();
     let cpu_before = cpu_time();
-    let server_before = child.map(ChildServer::cpu);
+    let server_cpu_of = |pid: &String| pid.parse().map_or(Duration::ZERO, cpu_time_of);
+    let server_before = server_pid.as_ref().map(server_cpu_of);
     let start = Instant::now();
     for p in &pipelines {
         p.set_state(gst::State::Playing).expect("to PLAYING");
@@ -767,6 +949,8 @@ fn run_sessions(
     let deadline = start + Duration::from_secs(secs);
     let mut result = SessionsResult {
         n,
+        languages,
+        rss_before_mb,
         ..Default::default()
     };
     while Instant::now() < deadline {
@@ -782,33 +966,44 @@ fn run_sessions(
     }
     let wall = start.elapsed();
     let cpu = cpu_time() - cpu_before;
-    let server_cpu = child
-        .map(|c| c.cpu())
+    let server_cpu = server_pid
+        .as_ref()
+        .map(server_cpu_of)
         .zip(server_before)
-        .map(|(a, b)| a - b);
+        .map(|(a, b)| a.saturating_sub(b));
     result.secs = wall.as_secs_f64();
     result.cpu_percent = cpu.as_secs_f64() / wall.as_secs_f64() * 100.0;
     result.server_cpu_percent =
         server_cpu.map_or(0.0, |c| c.as_secs_f64() / wall.as_secs_f64() * 100.0);
     result.peak_rss_mb = vm_kb("self", "VmHWM:") as f64 / 1024.0;
     result.server_peak_rss_mb = server_pid.map_or(0.0, |pid| vm_kb(&pid, "VmHWM:") as f64 / 1024.0);
+    result.load = capacity::load_average();
+    let others = machine_busy()
+        .saturating_sub(busy_before)
+        .saturating_sub(cpu)
+        .saturating_sub(server_cpu.unwrap_or_default());
+    result.others_cpu_percent = others.as_secs_f64() / wall.as_secs_f64() * 100.0;
 
     // Where each sink should be by now, read right away, before anything else takes time.
-    let mut deficits = Vec::with_capacity(n);
-    for (p, probe) in pipelines.iter().zip(&probes) {
+    let mut deficits = Vec::with_capacity(probes.len());
+    for (&i, probe) in owner.iter().zip(&probes) {
+        let p = &pipelines[i];
         let now = p
             .clock()
             .zip(p.base_time())
             .map(|(c, b)| c.time().saturating_sub(b).nseconds());
         let s = probe.lock().unwrap().clone();
-        deficits.push((now, s));
+        deficits.push((i, now, s));
     }
     let mut p50s = Vec::new();
     let mut slack = Vec::new();
+    // Pipelines with a silent or underrunning sink (counted once however many sinks).
+    let mut silent = std::collections::BTreeSet::new();
+    let mut underrun = std::collections::BTreeSet::new();
     result.min_coverage = f64::INFINITY;
-    for (now, s) in &deficits {
+    for (i, now, s) in &deficits {
         if s.buffers == 0 {
-            result.silent += 1;
+            silent.insert(*i);
             continue;
         }
         result.buffers += s.buffers;
@@ -839,16 +1034,18 @@ fn run_sessions(
             (now.saturating_sub(s.latency) as f64 - s.end.unwrap_or(0) as f64) / 1e6
         });
         if s.gaps > 0 || s.late_5ms > 0 || deficit_ms > 100.0 {
-            result.pipelines_with_underrun += 1;
+            underrun.insert(*i);
         }
     }
+    result.silent = silent.len();
+    result.pipelines_with_underrun = underrun.len();
     if !result.min_coverage.is_finite() {
         result.min_coverage = 0.0;
     }
     slack.sort_by(f64::total_cmp);
     result.late_p50_ms = percentile(&slack, 0.5);
     result.late_p99_ms = percentile(&slack, 0.99);
-    if url.is_some() {
+    if matches!(kind, SessionsKind::Element { .. }) {
         let mut p99 = 0.0f64;
         for p in &pipelines {
             let st = element_stats(p, "rt");
@@ -899,8 +1096,14 @@ fn print_stats(label: &str, s: &ElementStats) {
 
 fn print_sessions(label: &str, r: &SessionsResult) {
     println!(
-        "  {label}: N={} for {:.1} s — CPU {:.1} % of one core (server process {:.1} %), peak RSS {:.1} MB (server {:.1} MB)",
-        r.n, r.secs, r.cpu_percent, r.server_cpu_percent, r.peak_rss_mb, r.server_peak_rss_mb
+        "  {label}: N={} ({} language(s)) for {:.1} s — CPU {:.1} % of one core (server process {:.1} %), peak RSS {:.1} MB (server {:.1} MB)",
+        r.n,
+        r.languages,
+        r.secs,
+        r.cpu_percent,
+        r.server_cpu_percent,
+        r.peak_rss_mb,
+        r.server_peak_rss_mb
     );
     println!(
         "    buffers {}, silent pipelines {}, pipelines with underrun {}, gaps {} ({:.1} ms), overlaps {}",
@@ -987,33 +1190,18 @@ fn print_table(rows: &[Row]) {
     println!("{line}");
 }
 
-fn main() {
-    if std::env::var("BENCH_ROLE").as_deref() == Ok("echo-server") {
-        run_echo_server_role();
-        return;
-    }
-    let cfg = Config::from_env();
-    gst::init().expect("gst::init");
-    gstrealtimetranslate::plugin_register_static().expect("register the plugin");
-    let started = Instant::now();
-    println!(
-        "realtimetranslate element benchmark ({} mode; GStreamer {}, {} CPUs)",
-        if cfg.quick { "quick" } else { "full" },
-        gst::version_string(),
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-
-    let inprocess = BackgroundServer::start(ServerConfig::new(Arc::new(EchoEngineFactory::new())))
-        .expect("start the echo server");
-    let child = ChildServer::start().expect("start the echo server process");
-    let mut rows = Vec::new();
-
-    // 1.
+/// Section 1; returns the in-process run's statistics, which section 2 reports too.
+fn section_cpu(
+    cfg: &Config,
+    inprocess_url: &str,
+    child: &ChildServer,
+    rows: &mut Vec<Row>,
+) -> Option<ElementStats> {
     println!(
         "\n[1] CPU per second of audio: {} s of 48 kHz stereo F32 sine, pacing=none, non-live, best of {}",
         cfg.cpu_audio_secs, cfg.cpu_reps
     );
-    let cpu = bench_cpu(&cfg, &inprocess.url(), &child);
+    let cpu = bench_cpu(cfg, inprocess_url, child);
     let a = cpu.audio_secs;
     let source_pct = cpu.source.percent(a);
     let baseline_pct = cpu.baseline.percent(a);
@@ -1084,12 +1272,16 @@ fn main() {
         pass: Some(sent_ok),
     });
 
-    // 2.
+    cpu.inprocess.stats
+}
+
+/// Section 2; `pacing_none`: the statistics of section 1's in-process run, when it ran.
+fn section_delay(cfg: &Config, url: &str, pacing_none: Option<&ElementStats>, rows: &mut Vec<Row>) {
     println!(
         "\n[2] Output delay (server frame arrival -> buffer pushed on src), element stats; live input {} s",
         cfg.live_secs
     );
-    let live = bench_live_delay(&cfg, &inprocess.url());
+    let live = bench_live_delay(cfg, url);
     let q = &live.queue_ms;
     let (q50, q99) = (percentile(q, 0.5), percentile(q, 0.99));
     println!(
@@ -1116,7 +1308,7 @@ fn main() {
     println!(
         "    (with a synchronised sink and no queue, a buffer waits in the element while the sink\n     blocks the previous push on its clock, so that figure includes the sink's clock wait)"
     );
-    if let Some(s) = &cpu.inprocess.stats {
+    if let Some(s) = pacing_none {
         print_stats("pacing=none (section 1 run)", s);
     }
     let baseline_q = format!("queue p50 {q50:.3} / p99 {q99:.3} ms");
@@ -1132,7 +1324,7 @@ fn main() {
         },
         pass: judged.then_some(s.delay_samples > 0 && s.p99_ms <= TARGET_DELAY_P99_MS),
     };
-    if let Some(s) = &cpu.inprocess.stats {
+    if let Some(s) = pacing_none {
         rows.push(delay_row(
             "2. delay p50/p99, pacing=none (non-live)",
             s,
@@ -1154,82 +1346,469 @@ fn main() {
         &live.synced,
         false,
     ));
+}
 
-    // 3.
-    println!(
-        "\n[3] Concurrent live sessions against one echo server (child process), fakesink sync=true"
-    );
-    let base = run_sessions(cfg.sessions, cfg.sessions_short_secs, None, None);
-    print_sessions("baseline (audioconvert ! audioresample)", &base);
-    let main_run = run_sessions(
-        cfg.sessions,
-        cfg.sessions_secs,
-        Some(&child.url),
-        Some(&child),
-    );
-    print_sessions("realtimetranslate", &main_run);
-    let mut max_ok = main_run.ok().then_some(cfg.sessions);
-    if max_ok.is_none() {
-        // Bisect a little for the largest N without underrun (bounded: three more runs).
-        let (mut lo, mut hi) = (0usize, cfg.sessions);
-        for _ in 0..3 {
-            let n = (lo + hi) / 2;
-            if n == 0 || n == lo {
-                break;
-            }
-            let r = run_sessions(n, cfg.sessions_short_secs, Some(&child.url), Some(&child));
-            print_sessions("realtimetranslate (search)", &r);
-            if r.ok() {
-                lo = n;
-            } else {
-                hi = n;
+/// The element's latency at a sink in the capacity pipelines (`latency` 200 + 250 ms margin +
+/// the source's 20 ms buffer + …), used for the baseline until an element probe has reported it.
+const DEFAULT_ELEMENT_SINK_LATENCY: gst::ClockTime = gst::ClockTime::from_mseconds(490);
+
+/// The line a probe process ends with, before its figures.
+const PROBE_RESULT: &str = "PROBE-RESULT ";
+
+impl SessionsResult {
+    /// The figures the capacity search needs, on one line (a probe process's answer).
+    fn to_line(&self) -> String {
+        format!(
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            self.n,
+            self.languages,
+            self.secs,
+            self.cpu_percent,
+            self.server_cpu_percent,
+            self.peak_rss_mb,
+            self.rss_before_mb,
+            self.server_peak_rss_mb,
+            self.load,
+            self.others_cpu_percent,
+            self.pipelines_with_underrun,
+            self.silent,
+            self.gaps,
+            self.late_5ms,
+            self.errors.len(),
+            self.latency_ms
+        )
+    }
+
+    fn from_line(line: &str) -> Option<Self> {
+        let v: Vec<f64> = line
+            .split_whitespace()
+            .map(|x| x.parse().ok())
+            .collect::<Option<_>>()?;
+        let [
+            n,
+            languages,
+            secs,
+            cpu,
+            server_cpu,
+            peak,
+            before,
+            server_peak,
+            load,
+            others,
+            underrun,
+            silent,
+            gaps,
+            late_5ms,
+            errors,
+            latency,
+        ] = v[..]
+        else {
+            return None;
+        };
+        Some(Self {
+            n: n as usize,
+            languages: languages as usize,
+            secs,
+            cpu_percent: cpu,
+            server_cpu_percent: server_cpu,
+            peak_rss_mb: peak,
+            rss_before_mb: before,
+            server_peak_rss_mb: server_peak,
+            load,
+            others_cpu_percent: others,
+            pipelines_with_underrun: underrun as usize,
+            silent: silent as usize,
+            gaps: gaps as u64,
+            late_5ms: late_5ms as u64,
+            errors: vec!["(reported by the probe process)".into(); errors as usize],
+            latency_ms: latency,
+            ..Default::default()
+        })
+    }
+}
+
+/// Runs one capacity probe as this process (`BENCH_ROLE=probe`): the spec in `BENCH_PROBE` is
+/// `N SECS element URL SERVER_PID LANGUAGES` or `N SECS baseline LATENCY_NS`.
+fn run_probe_role() {
+    let spec = std::env::var("BENCH_PROBE").expect("BENCH_PROBE");
+    let f: Vec<&str> = spec.split_whitespace().collect();
+    let n: usize = f[0].parse().expect("N");
+    let secs: u64 = f[1].parse().expect("SECS");
+    let kind = match f[2] {
+        "element" => SessionsKind::Element {
+            url: f[3].to_owned(),
+            server_pid: f[4].parse().ok(),
+            languages: f[5].parse().expect("LANGUAGES"),
+        },
+        _ => SessionsKind::Baseline {
+            latency: gst::ClockTime::from_nseconds(f[3].parse().expect("LATENCY_NS")),
+        },
+    };
+    let r = run_sessions(n, secs, &kind);
+    let label = match kind {
+        SessionsKind::Element { .. } => "realtimetranslate",
+        SessionsKind::Baseline { .. } => "baseline (audioconvert ! audioresample)",
+    };
+    print_sessions(label, &r);
+    println!("{PROBE_RESULT}{}", r.to_line());
+}
+
+/// One capacity probe in a process of its own, so that its CPU, its peak RSS, and the threads
+/// and heap it leaves behind are its own, not shared with the probes before it. Returns the
+/// figures and the probe's detailed report.
+fn probe_in_child(n: usize, secs: u64, kind: &SessionsKind) -> (SessionsResult, String) {
+    let spec = match kind {
+        SessionsKind::Element {
+            url,
+            server_pid,
+            languages,
+        } => format!(
+            "{n} {secs} element {url} {} {languages}",
+            server_pid.map_or("-".into(), |p| p.to_string())
+        ),
+        SessionsKind::Baseline { latency } => format!("{n} {secs} baseline {}", latency.nseconds()),
+    };
+    let failed = |why: String| {
+        let result = SessionsResult {
+            n,
+            errors: vec![why.clone()],
+            ..Default::default()
+        };
+        (result, why)
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => return failed(format!("no executable: {e}")),
+    };
+    let output = match Command::new(exe)
+        .env("BENCH_ROLE", "probe")
+        .env("BENCH_PROBE", &spec)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    {
+        Ok(output) => output,
+        Err(e) => return failed(format!("cannot start a probe process: {e}")),
+    };
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut detail = String::new();
+    let mut result = None;
+    for line in text.lines() {
+        match line.strip_prefix(PROBE_RESULT) {
+            Some(figures) => result = SessionsResult::from_line(figures),
+            None => {
+                detail.push_str(line);
+                detail.push('\n');
             }
         }
-        max_ok = Some(lo);
     }
+    match result {
+        Some(result) => (result, detail),
+        None => failed(format!(
+            "probe process ended ({}) without figures",
+            output.status
+        )),
+    }
+}
+
+/// One line per capacity probe.
+fn print_probe(label: &str, r: &SessionsResult) {
+    println!(
+        "    {label:<8} N={:<4} {}  underrun {}, silent {}, gaps {}, late>5ms {}, errors {}; CPU {:.1} % (server {:.1} %), RSS +{:.1} MB; other processes {:.0} %, load {:.1}",
+        r.n,
+        if r.ok() { "pass" } else { "FAIL" },
+        r.pipelines_with_underrun,
+        r.silent,
+        r.gaps,
+        r.late_5ms,
+        r.errors.len(),
+        r.cpu_percent,
+        r.server_cpu_percent,
+        (r.peak_rss_mb - r.rss_before_mb).max(0.0),
+        r.others_cpu_percent,
+        r.load
+    );
+}
+
+/// Per stream at capacity: CPU % of a core (the server's apart) and RSS MB, from the probe at
+/// that N.
+fn per_stream(probe: Option<&Probe>) -> Option<(f64, f64, f64, f64)> {
+    probe.map(|p| {
+        let n = p.n as f64;
+        (
+            p.cpu_percent / n,
+            p.server_cpu_percent / n,
+            p.rss_growth_mb / n,
+            p.server_rss_mb / n,
+        )
+    })
+}
+
+fn fmt_spread((median, lo, hi): (f64, f64, f64), decimals: usize) -> String {
+    if lo == hi {
+        format!("{median:.decimals$}")
+    } else {
+        format!("{median:.decimals$} ({lo:.decimals$}–{hi:.decimals$})")
+    }
+}
+
+/// Section 3: the capacity search, element and baseline interleaved, repeated.
+fn section_capacity(cfg: &Config, child: &ChildServer, rows: &mut Vec<Row>) {
+    capacity::check_search();
+    let languages = if cfg.languages > 1 && !has_language_pads() {
+        println!(
+            "\n  BENCH_LANGUAGES={} requires the element's per-language pads (src_%s), which this build lacks: 1 language per stream",
+            cfg.languages
+        );
+        1
+    } else {
+        cfg.languages
+    };
+    println!(
+        "\n[3] Capacity: concurrent live streams without underrun; element ({languages} language(s) per stream, echo server in a child process) \
+         against the baseline (audioconvert ! audioresample, held to the element's latency), each into queue ! fakesink sync=true, each probe in its own process; {} s per probe, from N={} up to {} to within {}, \
+         element and baseline probes alternated, {} repetition(s)",
+        cfg.sessions_secs, cfg.sessions, cfg.max_sessions, cfg.resolution, cfg.repeats
+    );
+    println!(
+        "    underrun, for both: output with a gap, a buffer reaching the queue > 5 ms after its running time + the sink's latency, output > 100 ms behind at the end, no output, or an error"
+    );
+    let template = CapacitySearch::new(cfg.sessions, cfg.max_sessions, cfg.resolution);
+    let mut detailed_element: Option<(SessionsResult, String)> = None;
+    let mut detailed_baseline: Option<(SessionsResult, String)> = None;
+    // The baseline is held to the element's latency, as its sinks report it.
+    let element_latency = std::cell::Cell::new(DEFAULT_ELEMENT_SINK_LATENCY);
+    let element_kind = SessionsKind::Element {
+        url: child.url.clone(),
+        server_pid: Some(child.pid()),
+        languages,
+    };
+    let mut reps: Vec<Repetition> = Vec::new();
+    for k in 0..cfg.repeats {
+        println!(
+            "  repetition {}/{} (load average {:.2})",
+            k + 1,
+            cfg.repeats,
+            capacity::load_average()
+        );
+        let rep = capacity::search_both(
+            &template,
+            |n| {
+                let (r, detail) = probe_in_child(n, cfg.sessions_secs, &element_kind);
+                print_probe("element", &r);
+                if r.latency_ms > 0.0 {
+                    element_latency.set(gst::ClockTime::from_nseconds(
+                        (r.latency_ms * 1e6).round() as u64,
+                    ));
+                }
+                let probe = r.probe();
+                if n == cfg.sessions && detailed_element.is_none() {
+                    detailed_element = Some((r, detail));
+                }
+                probe
+            },
+            |n| {
+                let kind = SessionsKind::Baseline {
+                    latency: element_latency.get(),
+                };
+                let (r, detail) = probe_in_child(n, cfg.sessions_secs, &kind);
+                print_probe("baseline", &r);
+                let probe = r.probe();
+                if n == cfg.sessions && detailed_baseline.is_none() {
+                    detailed_baseline = Some((r, detail));
+                }
+                probe
+            },
+        );
+        let (lo, hi) = rep.load_range();
+        println!(
+            "    => element {}{} streams, baseline {}{}, ratio {:.2}; load average {lo:.2}–{hi:.2}",
+            if rep.element.capped() { "≥ " } else { "" },
+            rep.element.capacity(),
+            if rep.baseline.capped() { "≥ " } else { "" },
+            rep.baseline.capacity(),
+            rep.ratio()
+        );
+        reps.push(rep);
+    }
+    if let (Some((_, e)), Some((_, b))) = (&detailed_element, &detailed_baseline) {
+        println!("  the N={} probes in detail:\n{b}{e}", cfg.sessions);
+    }
+
+    let capped = |f: fn(&Repetition) -> bool| if reps.iter().any(f) { "≥ " } else { "" };
+    let element_caps = capacity::spread(
+        &reps
+            .iter()
+            .map(|r| r.element.capacity() as f64)
+            .collect::<Vec<_>>(),
+    );
+    let baseline_caps = capacity::spread(
+        &reps
+            .iter()
+            .map(|r| r.baseline.capacity() as f64)
+            .collect::<Vec<_>>(),
+    );
+    let ratios = capacity::spread(&reps.iter().map(Repetition::ratio).collect::<Vec<_>>());
+    let streams = if languages > 1 {
+        format!(
+            " streams × {languages} languages = {} language streams",
+            element_caps.0 * languages as f64
+        )
+    } else {
+        " streams".into()
+    };
     rows.push(Row {
-        figure: format!("3. {} sessions: pipelines with underrun", cfg.sessions),
+        figure: "3. capacity: live streams without underrun".into(),
         value: format!(
-            "{} (gaps {}, late>5ms {}, errors {})",
-            main_run.pipelines_with_underrun,
-            main_run.gaps,
-            main_run.late_5ms,
-            main_run.errors.len()
+            "{}{}{streams}",
+            capped(|r| r.element.capped()),
+            fmt_spread(element_caps, 0)
         ),
-        baseline: format!("{} (no element)", base.pipelines_with_underrun),
-        target: "0".into(),
-        pass: Some(main_run.ok()),
-    });
-    rows.push(Row {
-        figure: format!("3. {} sessions: CPU (this process)", cfg.sessions),
-        value: format!(
-            "{:.1} % (+ server {:.1} %)",
-            main_run.cpu_percent, main_run.server_cpu_percent
+        baseline: format!(
+            "{}{} (no element)",
+            capped(|r| r.baseline.capped()),
+            fmt_spread(baseline_caps, 0)
         ),
-        baseline: format!("{:.1} % (no element)", base.cpu_percent),
         target: "-".into(),
         pass: None,
     });
     rows.push(Row {
-        figure: format!("3. {} sessions: peak RSS", cfg.sessions),
+        figure: "3. capacity ratio, element / no element".into(),
+        value: fmt_spread(ratios, 2),
+        baseline: format!("{} repetition(s)", reps.len()),
+        target: ">= 0.80".into(),
+        pass: Some(ratios.0 >= 0.8),
+    });
+    let element_per = reps
+        .iter()
+        .filter_map(|r| per_stream(r.element_at_capacity()))
+        .collect::<Vec<_>>();
+    let baseline_per = reps
+        .iter()
+        .filter_map(|r| per_stream(r.baseline_at_capacity()))
+        .collect::<Vec<_>>();
+    let pick = |v: &[(f64, f64, f64, f64)], f: fn(&(f64, f64, f64, f64)) -> f64| {
+        capacity::spread(&v.iter().map(f).collect::<Vec<_>>())
+    };
+    rows.push(Row {
+        figure: "3. CPU per stream at capacity, % of a core".into(),
         value: format!(
-            "{:.1} MB (+ server {:.1} MB)",
-            main_run.peak_rss_mb, main_run.server_peak_rss_mb
+            "{} (+ server {})",
+            fmt_spread(pick(&element_per, |p| p.0), 3),
+            fmt_spread(pick(&element_per, |p| p.1), 3)
         ),
-        baseline: format!("{:.1} MB (no element)", base.peak_rss_mb),
+        baseline: format!(
+            "{} (no element)",
+            fmt_spread(pick(&baseline_per, |p| p.0), 3)
+        ),
         target: "-".into(),
         pass: None,
     });
-    if let Some(max) = max_ok
-        && max != cfg.sessions
-    {
-        rows.push(Row {
-            figure: "3. max sessions without underrun (searched)".into(),
-            value: max.to_string(),
-            baseline: "-".into(),
-            target: cfg.sessions.to_string(),
-            pass: Some(false),
+    rows.push(Row {
+        figure: "3. RSS growth per stream at capacity, MB".into(),
+        value: format!(
+            "{} (+ server {})",
+            fmt_spread(pick(&element_per, |p| p.2), 2),
+            fmt_spread(pick(&element_per, |p| p.3), 2)
+        ),
+        baseline: format!(
+            "{} (no element)",
+            fmt_spread(pick(&baseline_per, |p| p.2), 2)
+        ),
+        target: "-".into(),
+        pass: None,
+    });
+    let loads = reps
+        .iter()
+        .map(Repetition::load_range)
+        .fold((f64::INFINITY, 0.0f64), |(lo, hi), (l, h)| {
+            (lo.min(l), hi.max(h))
         });
+    let others = |probes: fn(&Repetition) -> &Vec<Probe>| {
+        capacity::spread(
+            &reps
+                .iter()
+                .flat_map(|r| probes(r).iter().map(|p| p.others_cpu_percent))
+                .collect::<Vec<_>>(),
+        )
+    };
+    rows.push(Row {
+        figure: "3. noise: other processes' CPU during the probes, %".into(),
+        value: fmt_spread(others(|r| &r.element_probes), 0),
+        baseline: format!(
+            "{} (its probes)",
+            fmt_spread(others(|r| &r.baseline_probes), 0)
+        ),
+        target: "-".into(),
+        pass: None,
+    });
+    rows.push(Row {
+        figure: "3. load average during the search (2 cores; counts the probes' threads)".into(),
+        value: format!("{:.1}–{:.1}", loads.0, loads.1),
+        baseline: "-".into(),
+        target: "-".into(),
+        pass: None,
+    });
+    if let (Some((e, _)), Some((b, _))) = (&detailed_element, &detailed_baseline) {
+        rows.push(Row {
+            figure: format!("3. {} streams: pipelines with underrun", cfg.sessions),
+            value: format!(
+                "{} (gaps {}, late>5ms {}, errors {})",
+                e.pipelines_with_underrun,
+                e.gaps,
+                e.late_5ms,
+                e.errors.len()
+            ),
+            baseline: format!("{} (no element)", b.pipelines_with_underrun),
+            target: "0".into(),
+            pass: Some(e.ok()),
+        });
+        rows.push(Row {
+            figure: format!("3. {} streams: peak RSS", cfg.sessions),
+            value: format!(
+                "{:.1} MB (+ server {:.1} MB)",
+                e.peak_rss_mb, e.server_peak_rss_mb
+            ),
+            baseline: format!("{:.1} MB (no element)", b.peak_rss_mb),
+            target: "-".into(),
+            pass: None,
+        });
+    }
+}
+fn main() {
+    if std::env::var("BENCH_ROLE").as_deref() == Ok("echo-server") {
+        run_echo_server_role();
+        return;
+    }
+    let cfg = Config::from_env();
+    gst::init().expect("gst::init");
+    gstrealtimetranslate::plugin_register_static().expect("register the plugin");
+    if std::env::var("BENCH_ROLE").as_deref() == Ok("probe") {
+        run_probe_role();
+        return;
+    }
+    let started = Instant::now();
+    println!(
+        "realtimetranslate element benchmark ({} mode; GStreamer {}, {} CPUs)",
+        if cfg.quick { "quick" } else { "full" },
+        gst::version_string(),
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    let inprocess = BackgroundServer::start(ServerConfig::new(Arc::new(EchoEngineFactory::new())))
+        .expect("start the echo server");
+    let child = ChildServer::start().expect("start the echo server process");
+    let mut rows = Vec::new();
+    let mut pacing_none = None;
+
+    if cfg.runs(1) {
+        pacing_none = section_cpu(&cfg, &inprocess.url(), &child, &mut rows);
+    }
+    if cfg.runs(2) {
+        section_delay(&cfg, &inprocess.url(), pacing_none.as_ref(), &mut rows);
+    }
+    if cfg.runs(3) {
+        section_capacity(&cfg, &child, &mut rows);
     }
 
     drop(child);

@@ -20,6 +20,8 @@ packages=(
   gstreamer1.0-x gstreamer1.0-plugins-ugly gstreamer1.0-libav libpango1.0-dev libcairo2-dev
   # eval/: the browser that checks index.html, and pip to fetch the LibriVox evaluation set
   chromium python3-pip
+  # tests/load_balancer.rs: translation servers behind a standard WebSocket load balancer
+  haproxy
 )
 
 missing=()

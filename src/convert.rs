@@ -3,7 +3,7 @@
 //! Wraps GStreamer's own `GstAudioConverter` (format, channel mix and resampler in one pass) through
 //! its C API, since the Rust bindings only expose its configuration. The converter keeps its filter
 //! history between calls, so consecutive buffers join without clicks. It works and puts out 32-bit
-//! samples, rounded to 16 bits here (see [`EngineFormatConverter`]).
+//! float samples, rounded to 16 bits here (see [`EngineFormatConverter`]).
 
 use gst::glib;
 use gst::glib::translate::{IntoGlibPtr, ToGlibPtr};
@@ -28,12 +28,15 @@ const STAGE_FRAMES: usize = 4096;
 /// input that is not aligned for its sample type, and the silence that drains the filter; it grows
 /// to its working size once and is reused.
 ///
-/// The converter puts out S32, not the engine's S16: asked for S16 from S16 input, it would
+/// The converter puts out F32, not the engine's S16: asked for S16 from S16 input, it would
 /// resample in S16, whose SSE2 kernel reads 16 taps at a time over filters rounded to 8 taps, so up
 /// to 16 bytes past the end of its sample buffer (multiplied by zero taps, but an out-of-bounds
-/// read: valgrind reports it, and it could fault where the buffer ends a mapping). The rounding to
-/// 16 bits is done in [`to_s16`], as the converter's own quantizer does it without dither: S16
-/// input gains the 32-bit filter, every other input gives the same samples as before.
+/// read: valgrind reports it, and it could fault where the buffer ends a mapping). F32 rather than
+/// S32: with the same filter, converting 48 kHz stereo F32 to F32 costs a third of converting it
+/// to S32 (measured: ≈ 0.07 against 0.2 % of a core per stream, the element's largest per-stream
+/// cost at hundreds of streams), and a 24-bit mantissa is far below the 16-bit output's floor.
+/// The rounding to 16 bits is done in [`to_s16`], as the converter's own quantizer does it
+/// without dither.
 pub struct EngineFormatConverter {
     raw: ptr::NonNull<ffi::GstAudioConverter>,
     in_info: gst_audio::AudioInfo,
@@ -50,8 +53,8 @@ pub struct EngineFormatConverter {
     /// Input frames taken and output frames produced since the last reset or drain.
     frames_in: u64,
     frames_out: u64,
-    /// The converter's S32 output, before rounding; reused.
-    out32: Vec<i32>,
+    /// The converter's F32 output, before rounding; reused.
+    out_float: Vec<f32>,
 }
 
 // SAFETY: a GstAudioConverter has no thread affinity; we only use it through `&mut self`.
@@ -70,7 +73,7 @@ impl EngineFormatConverter {
         if in_info.layout() != gst_audio::AudioLayout::Interleaved {
             return Err(glib::bool_error!("only interleaved audio is supported"));
         }
-        let out_info = gst_audio::AudioInfo::builder(gst_audio::AUDIO_FORMAT_S32, ENGINE_RATE, 1)
+        let out_info = gst_audio::AudioInfo::builder(gst_audio::AUDIO_FORMAT_F32, ENGINE_RATE, 1)
             .build()
             .expect("valid output format");
         let mut config = gst_audio::AudioConverterConfig::new();
@@ -113,7 +116,7 @@ impl EngineFormatConverter {
             pending: 0,
             frames_in: 0,
             frames_out: 0,
-            out32: Vec::new(),
+            out_float: Vec::new(),
         })
     }
 
@@ -251,10 +254,10 @@ impl EngineFormatConverter {
     ) {
         debug_assert!(in_frames > 0 && out_frames > 0);
         debug_assert_eq!(out_frames, self.out_frames(in_frames));
-        self.out32.resize(out_frames, 0);
+        self.out_float.resize(out_frames, 0.0);
         let mut in_ptrs = [input as glib::ffi::gpointer];
-        let mut out_ptrs = [self.out32.as_mut_ptr() as glib::ffi::gpointer];
-        // SAFETY: `raw` is a live converter; `out32` has room for `out_frames` frames, the count
+        let mut out_ptrs = [self.out_float.as_mut_ptr() as glib::ffi::gpointer];
+        // SAFETY: `raw` is a live converter; `out_float` has room for `out_frames` frames, the count
         // the converter reports for `in_frames`, and that count is not zero (see the type's
         // comment); the converter only reads the input (not flagged writable).
         let ok = unsafe {
@@ -269,7 +272,7 @@ impl EngineFormatConverter {
         };
         if ok != glib::ffi::GFALSE {
             out.extend(
-                self.out32[..out_frames]
+                self.out_float[..out_frames]
                     .iter()
                     .map(|&sample| to_s16(sample)),
             );
@@ -278,10 +281,11 @@ impl EngineFormatConverter {
     }
 }
 
-/// Rounds to the nearest 16-bit sample (halves up), saturating: GstAudioQuantize without dither
-/// (add half a step with saturation, keep the top 16 bits).
-fn to_s16(sample: i32) -> i16 {
-    (sample.saturating_add(1 << 15) >> 16) as i16
+/// Rounds a full-scale-1.0 float to the nearest 16-bit sample (halves up), saturating: what
+/// GstAudioQuantize does without dither.
+fn to_s16(sample: f32) -> i16 {
+    // `as` saturates (and maps NaN to 0).
+    (f64::from(sample) * 32768.0 + 0.5).floor() as i16
 }
 
 impl Drop for EngineFormatConverter {
@@ -365,15 +369,18 @@ mod tests {
     }
 
     #[test]
-    fn s32_rounds_to_the_nearest_s16_halves_up_and_saturates() {
-        assert_eq!(to_s16(0), 0);
-        assert_eq!(to_s16(0x7fff), 0);
-        assert_eq!(to_s16(0x8000), 1);
-        assert_eq!(to_s16(-0x8000), 0);
-        assert_eq!(to_s16(-0x8001), -1);
-        assert_eq!(to_s16(i32::MAX), i16::MAX);
-        assert_eq!(to_s16(i32::MIN), i16::MIN);
-        assert_eq!(to_s16(1234 << 16), 1234);
+    fn float_rounds_to_the_nearest_s16_halves_up_and_saturates() {
+        let step = 1.0 / 32768.0;
+        assert_eq!(to_s16(0.0), 0);
+        assert_eq!(to_s16(0.49 * step), 0);
+        assert_eq!(to_s16(0.5 * step), 1);
+        assert_eq!(to_s16(-0.5 * step), 0);
+        assert_eq!(to_s16(-0.51 * step), -1);
+        assert_eq!(to_s16(1.0), i16::MAX);
+        assert_eq!(to_s16(-1.0), i16::MIN);
+        assert_eq!(to_s16(-4.0), i16::MIN);
+        assert_eq!(to_s16(1234.0 * step), 1234);
+        assert_eq!(to_s16(f32::NAN), 0);
     }
 
     #[test]

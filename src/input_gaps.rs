@@ -24,8 +24,18 @@ pub const GAP_HEARD_SAMPLES: u64 = GAP_HEARD_MS * SAMPLE_RATE as u64 / 1000;
 pub const OUTPUT_WAIT: gst::ClockTime = gst::ClockTime::from_mseconds(150);
 /// Live: input this late is missing: the engine hears silence for it.
 pub const ENGINE_WAIT: gst::ClockTime = gst::ClockTime::from_mseconds(1000);
-/// How often live input is checked for.
+/// How often live input is checked for while it is late.
 pub const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// How long the check for live input may sleep when input is on time and would be late in
+/// `until_late` (clock time): until then, but at least [`WATCH_PERIOD`] and at most
+/// [`OUTPUT_WAIT`] (the pipeline's clock may run apart from the wall time the watch sleeps by).
+/// Checking only when input could be late, rather than every [`WATCH_PERIOD`], saves most of
+/// the watch's wake-ups (50 a second per element before), which count at hundreds of streams.
+pub fn watch_sleep(until_late: gst::ClockTime) -> std::time::Duration {
+    std::time::Duration::from_nanos(until_late.nseconds())
+        .clamp(WATCH_PERIOD, std::time::Duration::from(OUTPUT_WAIT))
+}
 
 /// Whole frames at `rate` in `time`, rounded up (a partial frame is covered too).
 pub fn frames_in(time: gst::ClockTime, rate: u64) -> u64 {
@@ -92,5 +102,15 @@ mod tests {
         assert_eq!(map.to_input(2999), 2999 + 86_400_000);
         assert_eq!(map.to_input(3000), 3000 + 86_400_100);
         assert_eq!(map.total_skipped(), 86_400_100);
+    }
+
+    #[test]
+    fn the_watch_sleeps_until_input_would_be_late_within_bounds() {
+        let ms = gst::ClockTime::from_mseconds;
+        let d = std::time::Duration::from_millis;
+        assert_eq!(watch_sleep(ms(90)), d(90));
+        assert_eq!(watch_sleep(ms(0)), WATCH_PERIOD);
+        assert_eq!(watch_sleep(ms(5)), WATCH_PERIOD);
+        assert_eq!(watch_sleep(ms(10_000)), d(150));
     }
 }

@@ -137,10 +137,40 @@ impl OriginalMix {
             .unwrap_or(0)
     }
 
+    /// Whether mixing `len` samples at `start` leaves them as they are: the original's gain is
+    /// 0 and stays 0 throughout (no `original-volume`, no outage). The default settings
+    /// (translation only, the original as the outage fallback) are so nearly all the time.
+    pub fn leaves_unchanged(&self, start: u64, len: usize) -> bool {
+        let end = start + len as u64;
+        self.gain == 0.0
+            && self.settings.original_volume == 0.0
+            && !self.settings.captions_only
+            && !self
+                .outages
+                .iter()
+                .any(|&(from, to)| from < end && to.is_none_or(|to| to > start))
+    }
+
+    /// [`Self::apply`] where it [leaves the audio unchanged](Self::leaves_unchanged): the
+    /// speech follower hears it, and what lies before its end is forgotten.
+    pub fn follow(&mut self, start: u64, audio: impl IntoIterator<Item = i16>) {
+        let follower_decay = 1.0 - 1.0 / FOLLOWER_SAMPLES;
+        let mut len = 0;
+        for sample in audio {
+            self.follower = f64::from(sample).abs().max(self.follower * follower_decay);
+            len += 1;
+        }
+        self.forget_before(start + len);
+    }
+
     /// Mixes the original into `audio` (translation written at `start`), then forgets what lies
     /// before its end.
     pub fn apply(&mut self, start: u64, audio: &mut [i16]) {
         let end = start + audio.len() as u64;
+        if self.uses_original() && self.leaves_unchanged(start, audio.len()) {
+            self.follow(start, audio.iter().copied());
+            return;
+        }
         if self.uses_original() {
             let attack = step(self.settings.attack);
             let release = step(self.settings.release);
@@ -269,6 +299,46 @@ mod tests {
         assert_eq!(audio[10_000], 1000);
         assert_eq!(audio[19_999], 1000);
         assert_eq!(audio[20_000], 0);
+    }
+
+    #[test]
+    fn the_default_fallback_leaves_translation_untouched_outside_outages_and_not_in_them() {
+        let mut mix = OriginalMix::new(MixSettings {
+            original_volume: 0.0,
+            duck_level: 0.25,
+            attack: 0,
+            release: 0,
+            fallback_original: true,
+            captions_only: false,
+        });
+        mix.push_original(&vec![1000; 30_000]);
+        mix.outage_started(20_000);
+        mix.outage_ended(25_000);
+        assert!(mix.leaves_unchanged(0, 10_000));
+        assert!(!mix.leaves_unchanged(15_000, 5_001), "ends in the outage");
+        assert!(!mix.leaves_unchanged(24_999, 10), "starts in it");
+        let speech: Vec<i16> = (0..10_000)
+            .map(|i| ((i * 37) % 20_000 - 10_000) as i16)
+            .collect();
+        let mut audio = speech.clone();
+        mix.apply(0, &mut audio);
+        assert_eq!(audio, speech, "translation only: bit for bit");
+        // Translated speech going on into the outage keeps the original ducked there (the
+        // follower heard the speech before it), silence lets it up to full level.
+        let mut audio = speech.clone();
+        mix.apply(10_000, &mut audio);
+        let mut outage = vec![5_000i16; 600];
+        outage.extend(vec![0i16; 4_400]);
+        mix.apply(20_000, &mut outage);
+        assert_eq!(outage[0], 5_000 + 250, "ducked at once");
+        assert_eq!(outage[4_999], 1000);
+        assert!(!mix.leaves_unchanged(20_000, 1));
+        // After the outage the original's gain first returns to 0.
+        assert!(!mix.leaves_unchanged(25_000, 1_000));
+        let mut after = vec![0i16; 1_000];
+        mix.apply(25_000, &mut after);
+        assert_eq!(after, vec![0i16; 1_000]);
+        assert!(mix.leaves_unchanged(26_000, 1_000));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! deadlock another branch, and a slow or unlinked text branch never stalls the audio.
 
 use std::collections::VecDeque;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// What a pad task pushes.
@@ -21,6 +21,17 @@ struct Inner {
     flushing: bool,
     /// Result of the latest push downstream.
     flow: Result<gst::FlowSuccess, gst::FlowError>,
+    /// Threads waiting on `changed`: a notification is a system call even when nobody waits,
+    /// and at hundreds of streams two per buffer count, so only a waiter gets one.
+    waiters: usize,
+}
+
+impl Inner {
+    fn notify(&self, changed: &Condvar) {
+        if self.waiters > 0 {
+            changed.notify_all();
+        }
+    }
 }
 
 /// A bounded queue with a flushing flag that wakes every waiter.
@@ -38,6 +49,7 @@ impl PadQueue {
                 items: VecDeque::new(),
                 flushing: true,
                 flow: Ok(gst::FlowSuccess::Ok),
+                waiters: 0,
             }),
             changed: Condvar::new(),
             capacity,
@@ -49,7 +61,7 @@ impl PadQueue {
     pub fn wait_for_room(&self) -> Result<gst::FlowSuccess, gst::FlowError> {
         let mut inner = self.inner.lock().unwrap();
         while !inner.flushing && inner.items.len() >= self.capacity {
-            inner = self.changed.wait(inner).unwrap();
+            inner = self.wait(inner);
         }
         if inner.flushing {
             return Err(gst::FlowError::Flushing);
@@ -69,7 +81,7 @@ impl PadQueue {
             return;
         }
         inner.items.push_back(item);
-        self.changed.notify_all();
+        inner.notify(&self.changed);
     }
 
     /// Takes the next item, waiting for one; `None` once flushing.
@@ -80,11 +92,19 @@ impl PadQueue {
                 return None;
             }
             if let Some(item) = inner.items.pop_front() {
-                self.changed.notify_all();
+                inner.notify(&self.changed);
                 return Some(item);
             }
-            inner = self.changed.wait(inner).unwrap();
+            inner = self.wait(inner);
         }
+    }
+
+    /// Waits for a change, counted in `waiters` meanwhile.
+    fn wait<'a>(&self, mut inner: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        inner.waiters += 1;
+        let mut inner = self.changed.wait(inner).unwrap();
+        inner.waiters -= 1;
+        inner
     }
 
     /// Records the result of a push downstream, returned to the next producer.
@@ -141,6 +161,37 @@ mod tests {
         queue.set_flushing(true);
         assert_eq!(producer.join().unwrap(), Err(gst::FlowError::Flushing));
         assert!(queue.pop().is_none());
+    }
+
+    #[test]
+    fn a_waiting_consumer_is_woken_by_a_push_and_a_waiting_producer_by_a_pop() {
+        gst::init().unwrap();
+        let queue = Arc::new(PadQueue::new(1));
+        queue.set_flushing(false);
+        let consumer = {
+            let queue = queue.clone();
+            std::thread::spawn(move || queue.pop().is_some())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !consumer.is_finished(),
+            "an empty queue makes the consumer wait"
+        );
+        queue.push_nowait(Item::Event(gst::event::Eos::new()));
+        assert!(consumer.join().unwrap());
+
+        queue.push_nowait(Item::Event(gst::event::Eos::new()));
+        let producer = {
+            let queue = queue.clone();
+            std::thread::spawn(move || queue.wait_for_room())
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(
+            !producer.is_finished(),
+            "a full queue makes the producer wait"
+        );
+        assert!(queue.pop().is_some());
+        assert_eq!(producer.join().unwrap(), Ok(gst::FlowSuccess::Ok));
     }
 
     #[test]

@@ -1284,18 +1284,18 @@ impl RealtimeTranslate {
     }
 
     /// Live input that stops coming (a stalled source, a timestamp jump) is noticed by the clock,
-    /// not by the next buffer: every [`input_gaps::WATCH_PERIOD`] the output is checked.
+    /// not by the next buffer: the output is checked when input on time would become late, and
+    /// every [`input_gaps::WATCH_PERIOD`] while it is (see [`input_gaps::watch_sleep`]).
     fn start_gap_watch(&self) -> tokio::task::AbortHandle {
         let element = self.obj().downgrade();
         let task = crate::runtime::RUNTIME.spawn(async move {
-            let mut ticks = tokio::time::interval(input_gaps::WATCH_PERIOD);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                ticks.tick().await;
                 let Some(element) = element.upgrade() else {
                     return;
                 };
-                element.imp().cover_missing_input();
+                let sleep = element.imp().cover_missing_input();
+                drop(element);
+                tokio::time::sleep(sleep).await;
             }
         });
         task.abort_handle()
@@ -1303,44 +1303,48 @@ impl RealtimeTranslate {
 
     /// Live: while input is missing, the output goes on with the clock (silence, on time), and
     /// once it has been missing for [`input_gaps::ENGINE_WAIT`] the engines hear silence for it
-    /// (at most a few seconds a gap), so that they finish the last words meanwhile.
-    fn cover_missing_input(&self) {
+    /// (at most a few seconds a gap), so that they finish the last words meanwhile. Returns how
+    /// long the watch may sleep before the next check.
+    fn cover_missing_input(&self) -> Duration {
         if self.obj().current_state() != gst::State::Playing || self.always.audio.is_flushing() {
-            return;
+            return input_gaps::WATCH_PERIOD;
         }
         let (Some(clock), Some(base_time)) = (self.obj().clock(), self.obj().base_time()) else {
-            return;
+            return input_gaps::WATCH_PERIOD;
         };
         let now = clock.time().saturating_sub(base_time);
         {
             let mut state = self.state.lock().unwrap();
-            let Some(state) = state.as_mut() else { return };
+            let Some(state) = state.as_mut() else {
+                return input_gaps::WATCH_PERIOD;
+            };
             if state.upstream_live != Some(true) || state.at_eos || state.origin.is_none() {
-                return;
+                return input_gaps::WATCH_PERIOD;
             }
             let Some(next_pts) = state.next_pts else {
-                return;
+                return input_gaps::WATCH_PERIOD;
             };
             let Some(end) = state.segment.to_running_time(next_pts) else {
-                return;
+                return input_gaps::WATCH_PERIOD;
             };
             // When the next input should have come, at the latest.
             let due = end + state.upstream_latency;
             let input_end = state.input_end();
-            if now > due + input_gaps::OUTPUT_WAIT {
-                // Written as if the input had come on time.
-                let position = input_end + time_to_samples(now - due);
-                for feed in &state.feeds {
-                    let mut output = feed.lane.output.lock().unwrap();
-                    let items = output.clock_reached(position.saturating_sub(feed.start));
-                    feed.lane.push_items(items);
-                }
+            if now <= due + input_gaps::OUTPUT_WAIT {
+                return input_gaps::watch_sleep(due + input_gaps::OUTPUT_WAIT - now);
+            }
+            // Written as if the input had come on time.
+            let position = input_end + time_to_samples(now - due);
+            for feed in &state.feeds {
+                let mut output = feed.lane.output.lock().unwrap();
+                let items = output.clock_reached(position.saturating_sub(feed.start));
+                feed.lane.push_items(items);
             }
             let Some(missing) = now.checked_sub(due + input_gaps::ENGINE_WAIT) else {
-                return;
+                return input_gaps::WATCH_PERIOD;
             };
             if missing < GAP_TOLERANCE {
-                return;
+                return input_gaps::WATCH_PERIOD;
             }
             gst::debug!(
                 CAT,
@@ -1355,6 +1359,7 @@ impl RealtimeTranslate {
             state.reach_input_end();
         }
         self.send_outgoing();
+        input_gaps::WATCH_PERIOD
     }
 
     /// READY→PAUSED: settings are checked here, before any connection.
@@ -1633,6 +1638,17 @@ fn mix_original(mix: &Mutex<OriginalMix>, buffer: &mut gst::Buffer) {
     if !mix.uses_original() {
         // Translation only: nothing to change, only the past to forget.
         mix.apply(position, &mut []);
+        return;
+    }
+    if let Ok(map) = buffer.map_readable()
+        && mix.leaves_unchanged(position, map.len() / 2)
+    {
+        // The original at gain 0 (the default, outside outages): read, not rewritten.
+        mix.follow(
+            position,
+            map.chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]])),
+        );
         return;
     }
     let buffer = buffer.make_mut();
