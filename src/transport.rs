@@ -21,7 +21,7 @@ pub async fn resolve(endpoint: &Endpoint) -> Result<String, SessionError> {
         Endpoint::Local {
             model,
             source_language,
-        } => crate::local_engine::url()
+        } => crate::local_engine::url(model)
             .await
             .map(|url| {
                 let url = url_with_model(&url, model);
