@@ -11,7 +11,7 @@ use realtimetranslate_server::engine::offline::espeak::parse_wav;
 use realtimetranslate_server::engine::offline::languages::RecognizerChoice;
 use realtimetranslate_server::engine::offline::resample::{Resampler, resample};
 use realtimetranslate_server::engine::offline::{OfflineEngineFactory, OfflineOptions};
-use realtimetranslate_server::engine::{Engine, EngineFactory, EngineOutput};
+use realtimetranslate_server::engine::{Engine, EngineFactory, EngineOutput, SessionOptions};
 use speech_metrics::rms;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -95,6 +95,29 @@ fn run(engine: &mut dyn Engine, input: &[i16], finish: bool) -> Run {
 
 fn wer(reference: &str, hypothesis: &str) -> f64 {
     speech_metrics::wer(reference, hypothesis, speech_metrics::plain_words)
+}
+
+/// What `backend=local` does: nothing started with the factory, then only what a session needs.
+#[test]
+fn pocketsphinx_sessions_never_start_the_whisper_worker() {
+    let f = OfflineEngineFactory::with_options(OfflineOptions {
+        start_default: false,
+        ..OfflineOptions::default()
+    })
+    .unwrap();
+    f.prepare("pocketsphinx").unwrap();
+    let options = SessionOptions {
+        model: "pocketsphinx".into(),
+        source_language: None,
+    };
+    let mut engine = f.create_for("es", true, &options).unwrap();
+    let text = "where is the train station";
+    let mut input = silence(0.5);
+    input.extend(speech(text));
+    input.extend(silence(1.5));
+    let heard = run(engine.as_mut(), &input, false).texts(true).concat();
+    assert!(wer(text, &heard) <= 0.2, "{heard:?}");
+    assert_eq!(f.worker_pid(), None, "the Whisper worker started");
 }
 
 #[test]
