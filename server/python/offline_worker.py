@@ -59,12 +59,13 @@ UNSURE_LOGPROB = -0.5
 MAX_COMPRESSION_RATIO = 2.4
 # Whisper's encoder was trained on 30 s windows (3000 mel frames of 10 ms), and faster-whisper
 # pads every call to one: most of a short utterance's decode time is the encoder running over
-# padding, and its cost grows faster than the window (on a loaded 2-core machine: 1.46 s at
-# 30 s, 0.2-0.6 s at 20 s, 0.17 s at 10 s). An utterance is encoded in a window of its length
+# padding, and its cost grows faster than the window (measured on a shared 2-core machine:
+# 1.46 s at 30 s, 0.24 s at 20 s, 0.17 s at 10 s). An utterance is encoded in a window of its length
 # plus 1 s, at least 20 s: on the benchmark's flite sentences and LibriVox utterances that gives
 # the same text as 30 s, where 10-15 s windows cost 3 words of 174 on flite, and windows under
 # 10 s make Whisper loop ("He was not an ill-disposed young man." six times). Interim decodes,
-# whose words must agree twice before they are sent, use 10 s.
+# whose words must agree twice before they are sent, use 10 s: a 20 s interim decode just before
+# an utterance's end delayed its answer (p50 0.74 s against 0.60 s).
 ANSWER_WINDOW_FRAMES = 2000
 INTERIM_WINDOW_FRAMES = 1000
 WINDOW_MARGIN_FRAMES = 100

@@ -299,7 +299,8 @@ impl PythonWorker {
     }
 
     /// [`PythonWorker::transcribe`] of a running utterance's audio so far, for provisional
-    /// text: in a shorter encoder window, about half the time.
+    /// text: in a shorter encoder window, and never decoded twice (text the filters drop is
+    /// just dropped).
     pub fn transcribe_interim(
         &self,
         model: &str,

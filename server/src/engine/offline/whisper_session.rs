@@ -63,8 +63,13 @@ pub struct WhisperSession {
     /// The spoken language when fixed by the session, else detected per utterance.
     pub source_language: Option<String>,
     pub output: Output,
-    /// The client wants source transcripts (interim decodes are made only then).
+    /// The client wants source transcripts.
     pub transcribe: bool,
+    /// Interim decodes are made (source transcripts asked for, and not tiny.en: with little
+    /// context, two of its decodes agreed on wrong words, "How do you marry the" for "Had he
+    /// married a", so it sends its text per utterance, which also spares the small machines
+    /// it is for).
+    interim_text: bool,
     resampler: Resampler,
     segmenter: Segmenter,
     interim: InterimText,
@@ -96,6 +101,7 @@ impl WhisperSession {
             },
             output,
             transcribe,
+            interim_text: transcribe && model != "whisper-tiny.en",
             resampler: Resampler::new(INPUT_RATE, DECODER_RATE),
             segmenter: Segmenter::new(),
             interim: InterimText::default(),
@@ -130,7 +136,7 @@ impl WhisperSession {
             // utterance must not wait for it.
             Cut::Interim(audio) => {
                 self.void_ahead();
-                if self.transcribe && !self.worker.is_busy() {
+                if self.interim_text && !self.worker.is_busy() {
                     self.interim_text(&audio, out);
                 }
             }
