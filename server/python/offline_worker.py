@@ -62,8 +62,8 @@ MAX_COMPRESSION_RATIO = 2.4
 # padding, and its cost grows faster than the window (measured on a shared 2-core machine:
 # 1.46 s at 30 s, 0.24 s at 20 s, 0.17 s at 10 s). An utterance is encoded in a window of its length
 # plus 1 s, at least 20 s: on the benchmark's flite sentences and LibriVox utterances that gives
-# the same text as 30 s, where 10-15 s windows cost 3 words of 174 on flite, and windows under
-# 10 s make Whisper loop ("He was not an ill-disposed young man." six times). Interim decodes,
+# the same text as 30 s for English, where 10-15 s windows cost 3 words of 174 on flite, and
+# windows under 10 s make Whisper loop ("He was not an ill-disposed young man." six times). Interim decodes,
 # whose words must agree twice before they are sent, use 10 s: a 20 s interim decode just before
 # an utterance's end delayed its answer (p50 0.74 s against 0.60 s).
 ANSWER_WINDOW_FRAMES = 2000
@@ -159,11 +159,17 @@ class Worker:
         features = model.feature_extractor(audio)
         clock.lap("features")
         frames = features.shape[-1]
-        shortest = INTERIM_WINDOW_FRAMES if request.get("interim") else ANSWER_WINDOW_FRAMES
+        interim = request.get("interim", False)
+        shortest = INTERIM_WINDOW_FRAMES if interim else ANSWER_WINDOW_FRAMES
         window = min(FULL_WINDOW_FRAMES, max(shortest, frames + WINDOW_MARGIN_FRAMES))
+        # The fitted windows were measured on English only: other languages keep 30 s (eSpeak
+        # NG's French came out half in English in a 20 s window).
+        if request.get("language") not in (None, "en") and not interim:
+            window = FULL_WINDOW_FRAMES
         decoded = self.decode(model, features, window, request, clock)
+        doubtful = decoded.pop("doubtful") or decoded["language"] != "en"
         # Provisional text is not worth a second decode: it is dropped instead.
-        if window < FULL_WINDOW_FRAMES and decoded.pop("doubtful") and not request.get("interim"):
+        if window < FULL_WINDOW_FRAMES and doubtful and not interim:
             clock.lap("short_window_doubtful")
             decoded = self.decode(model, features, FULL_WINDOW_FRAMES, request, clock)
             window = FULL_WINDOW_FRAMES
@@ -222,6 +228,10 @@ class Worker:
             unsure = result.no_speech_prob > UNSURE_NO_SPEECH or avg_logprob < UNSURE_LOGPROB
             stock = normalise(text) in HALLUCINATIONS and unsure
             dropped = not_speech or looping or stock or avg_logprob < MIN_LOGPROB
+            # Provisional text goes out unrevisable: only when Whisper is sure of it (eSpeak NG's
+            # French, forced to French on its first 2 s, came out as English "I will give you").
+            if request.get("interim") and avg_logprob < UNSURE_LOGPROB:
+                dropped = True
             answer["doubtful"] |= dropped
             # Benchmarks that measure how well a voice is understood ask for unfiltered text.
             if dropped and not request.get("unfiltered", False):

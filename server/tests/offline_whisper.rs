@@ -303,9 +303,13 @@ fn interim_text_arrives_while_a_long_utterance_is_spoken() {
     let (input, end) = padded(&speech);
     let start = end - speech.len();
     let (factory, _turn) = idle_factory();
-    let mut engine = factory
-        .create_for("es", true, &SessionOptions::default())
-        .unwrap();
+    // English: interim text needs the spoken language known (fixed, or from an earlier
+    // utterance of the session).
+    let options = SessionOptions {
+        source_language: Some("en".into()),
+        ..SessionOptions::default()
+    };
+    let mut engine = factory.create_for("es", true, &options).unwrap();
     let out = run(engine.as_mut(), &input);
     let pieces: Vec<(usize, &str)> = out
         .iter()

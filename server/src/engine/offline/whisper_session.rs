@@ -164,7 +164,13 @@ impl WhisperSession {
     }
 
     fn interim_text(&mut self, audio: &[i16], out: &mut Vec<EngineOutput>) {
-        let language = self.source_language.clone().or(self.last_language.clone());
+        // On a second or two of audio, Whisper's language detection is unreliable (French was
+        // taken for English and "transcribed" as "I will give you"): interim text needs the
+        // language fixed by the session or heard in an earlier utterance.
+        let Some(language) = self.source_language.clone().or(self.last_language.clone()) else {
+            return;
+        };
+        let language = Some(language);
         let heard = self
             .worker
             .transcribe_interim(self.model, audio, language.as_deref())
