@@ -96,13 +96,41 @@ fn live_case(engine: Engine, latency_ms: Option<u32>) {
         properties.push(("latency", latency));
     }
     let run = run_live(translator(&properties), rate, &samples, TIMEOUT);
-    let failures = check(&title, engine, latency_ms.is_some(), &run);
+    let mut failures = check(&title, engine, latency_ms.is_some(), &run);
+    // PocketSphinx needs no Whisper: its worker (300 MB of models) must not have started.
+    if matches!(engine, Engine::Offline) && whisper_workers() > 0 {
+        failures.push("model=pocketsphinx started the Whisper worker".into());
+    }
     assert!(
         failures.is_empty(),
         "{title}: {} failed check(s):\n  {}",
         failures.len(),
         failures.join("\n  ")
     );
+}
+
+/// Child processes of this test running the offline engine's Whisper worker (the in-process
+/// engine starts it with its model manifest on the command line).
+fn whisper_workers() -> usize {
+    let me = std::process::id().to_string();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let dir = e.path();
+            let parent = std::fs::read_to_string(dir.join("stat"))
+                .ok()
+                .and_then(|s| {
+                    let (_, rest) = s.rsplit_once(')')?;
+                    rest.split_whitespace().nth(1).map(str::to_owned)
+                });
+            parent.as_deref() == Some(me.as_str())
+                && std::fs::read(dir.join("cmdline"))
+                    .is_ok_and(|c| c.windows(15).any(|w| w == b"--manifest-text"))
+        })
+        .count()
 }
 
 /// Prints the figures and returns every broken promise, one line each.

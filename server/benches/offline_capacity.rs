@@ -23,6 +23,10 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
+#[path = "common/process_stats.rs"]
+mod process_stats;
+use process_stats::{cpu_seconds, percentile, rss_mb};
+
 const RATE: usize = 24_000;
 const CHUNK: usize = 4_800;
 const PAUSE: f64 = 1.5;
@@ -125,41 +129,6 @@ async fn session(
     (delays, expected)
 }
 
-fn percentile(v: &[f64], p: f64) -> f64 {
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    s[((p / 100.0 * s.len() as f64).ceil() as usize).clamp(1, s.len()) - 1]
-}
-
-fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    f[11..13]
-        .iter()
-        .map(|x| x.parse::<f64>().unwrap_or(0.0))
-        .sum::<f64>()
-        / 100.0
-}
-
-/// The Whisper worker: the server's child process running Python (others are Apertium's and
-/// eSpeak NG's).
 fn worker_of(pid: u32) -> Option<u32> {
     std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
         .ok()?
@@ -203,8 +172,8 @@ fn main() {
     println!(
         "server ready in {:.1} s (Whisper base + Piper loaded); server RSS {:.0} MB, worker RSS {:.0} MB",
         t.elapsed().as_secs_f64(),
-        rss_mb(pid),
-        rss_mb(worker)
+        rss_mb(&pid.to_string()),
+        rss_mb(&worker.to_string())
     );
     let runtime = tokio::runtime::Runtime::new().unwrap();
     for model in ["whisper-base", "whisper-tiny.en", "pocketsphinx"] {
@@ -225,7 +194,8 @@ fn main() {
         );
         let (mut sustained, mut keeps_up) = (0, 0);
         for &n in levels {
-            let cpu0 = cpu_seconds(pid) + cpu_seconds(worker);
+            let cpu0 =
+                cpu_seconds(&pid.to_string(), false) + cpu_seconds(&worker.to_string(), false);
             let wall = Instant::now();
             let results: Vec<(Vec<f64>, usize)> = runtime.block_on(async {
                 let mut tasks = Vec::new();
@@ -242,8 +212,10 @@ fn main() {
                 }
                 out
             });
-            let cpu =
-                (cpu_seconds(pid) + cpu_seconds(worker) - cpu0) / wall.elapsed().as_secs_f64();
+            let cpu = (cpu_seconds(&pid.to_string(), false)
+                + cpu_seconds(&worker.to_string(), false)
+                - cpu0)
+                / wall.elapsed().as_secs_f64();
             let all: Vec<f64> = results.iter().flat_map(|(d, _)| d.clone()).collect();
             let answered: usize = results.iter().map(|(d, _)| d.len()).sum();
             let expected: usize = results.iter().map(|(_, e)| e).sum();
@@ -275,8 +247,8 @@ fn main() {
                 p95,
                 percentile(&all, 100.0),
                 growth,
-                rss_mb(pid),
-                rss_mb(worker),
+                rss_mb(&pid.to_string()),
+                rss_mb(&worker.to_string()),
                 cpu * 100.0,
                 load.split_whitespace().next().unwrap_or("?"),
                 match (ok, keeping_up) {

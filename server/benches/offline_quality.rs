@@ -6,7 +6,8 @@
 //! Spanish and French → English (Whisper's translate task) and the Piper voice.
 //!
 //! `cargo bench -p realtimetranslate-server --bench offline_quality` takes a few minutes on two
-//! cores; `BENCH_QUICK=1` a 5-sentence smoke run.
+//! cores; `BENCH_QUICK=1` a 5-sentence smoke run; `BENCH_RECOGNIZERS=whisper-base` (a comma
+//! list) measures only those recognisers and skips the other directions.
 //!
 //! LibriVox utterances go into one stream the same way (0.5 s of silence before, 1 s after), and
 //! the translation is scored with chrF against Apertium's translation of the reference text:
@@ -44,12 +45,17 @@ use realtimetranslate_server::engine::offline::model_files::ModelFiles;
 use realtimetranslate_server::engine::offline::python_worker::{PythonWorker, Task};
 use realtimetranslate_server::engine::offline::resample::resample;
 use realtimetranslate_server::engine::offline::sentences::tidy_translation as tidy;
+use realtimetranslate_server::engine::offline::whisper_session::UtteranceTimes;
 use realtimetranslate_server::engine::offline::{OfflineEngineFactory, capitalise_pronoun};
 use realtimetranslate_server::engine::{Engine, EngineFactory, EngineOutput, SessionOptions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
+
+#[path = "common/process_stats.rs"]
+mod process_stats;
+use process_stats::{cpu_seconds, load_average, percentile, rss_mb};
 
 const RATE: usize = 24_000;
 /// 200 ms.
@@ -252,28 +258,11 @@ impl RunLog {
     }
 }
 
-/// CPU seconds of this process so far (its threads, plus children it has waited for).
-fn process_cpu() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
-    };
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return f64::NAN;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // Fields 14..17 of stat(5) (utime, stime, cutime, cstime); `rest` starts at field 3.
-    let ticks: f64 = fields[11..15]
-        .iter()
-        .map(|f| f.parse::<f64>().unwrap_or(0.0))
-        .sum();
-    ticks / 100.0
-}
-
 /// Feeds `pcm` in 200 ms chunks, as fast as possible or paced in real time.
 fn run(engine: &mut dyn Engine, pcm: &[i16], paced: bool) -> RunLog {
     let mut events = Vec::new();
     let mut pushes = Vec::new();
-    let cpu0 = process_cpu();
+    let cpu0 = cpu_seconds("self", true);
     let t0 = Instant::now();
     let mut pos = 0;
     for (k, chunk) in pcm.chunks(CHUNK).enumerate() {
@@ -303,7 +292,7 @@ fn run(engine: &mut dyn Engine, pcm: &[i16], paced: bool) -> RunLog {
         events,
         pushes,
         finish: at - start,
-        cpu: process_cpu() - cpu0,
+        cpu: cpu_seconds("self", true) - cpu0,
     }
 }
 
@@ -517,17 +506,6 @@ fn corpus_bleu<S: AsRef<str>>(pairs: &[(S, S)]) -> f64 {
     100.0 * bp * (log_sum / 4.0).exp()
 }
 
-/// Nearest-rank percentile.
-fn percentile(values: &[f64], p: f64) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    let rank = ((p / 100.0) * v.len() as f64).ceil().max(1.0) as usize;
-    v[rank.min(v.len()) - 1]
-}
-
 // ---------------------------------------------------------------------------------------------
 // Apertium alone
 
@@ -558,35 +536,6 @@ fn self_check() {
         edit_distance(&asr_words("a b c d"), &asr_words("A, x c d e")),
         2
     );
-}
-
-/// CPU seconds of another process (utime + stime), from /proc.
-fn pid_cpu(pid: Option<u32>) -> f64 {
-    let Some(stat) = pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
-    else {
-        return 0.0;
-    };
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    fields[11..13]
-        .iter()
-        .map(|f| f.parse::<f64>().unwrap_or(0.0))
-        .sum::<f64>()
-        / 100.0
-}
-
-/// Resident memory of a process in MB (`self` or a pid).
-fn rss_mb(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// The five LibriVox utterances at 24 kHz (silence trimmed as flite's) and their references.
@@ -629,17 +578,75 @@ struct Figures {
     lat_missing: usize,
 }
 
+fn options(model: &str) -> SessionOptions {
+    SessionOptions {
+        model: model.into(),
+        source_language: None,
+    }
+}
+
 fn session(factory: &OfflineEngineFactory, model: &str, target: &str) -> Box<dyn Engine> {
     factory
-        .create_for(
-            target,
-            true,
-            &SessionOptions {
-                model: model.into(),
-                source_language: None,
-            },
-        )
+        .create_for(target, true, &options(model))
         .expect("session")
+}
+
+/// Where the end of utterance → audio time went in the paced run: input waited for (the
+/// segmenter's hang-over and the 200 ms chunk), then per stage of the engine (medians).
+fn print_stages(
+    name: &str,
+    lat_real: &[f64],
+    lat_input: &[f64],
+    stages: &[UtteranceTimes],
+    load: &str,
+) {
+    let ms = |v: &[f64]| 1000.0 * percentile(v, 50.0);
+    println!(
+        "\n-- {name}: end of utterance → audio, real-time paced, {} utterances, load {load} --",
+        lat_real.len()
+    );
+    println!(
+        "  total p50 {:.0} ms / p95 {:.0} ms; input past the end of speech before the answer p50 {:.0} ms",
+        ms(lat_real),
+        1000.0 * percentile(lat_real, 95.0),
+        ms(lat_input)
+    );
+    if stages.is_empty() {
+        return;
+    }
+    let median =
+        |f: &dyn Fn(&UtteranceTimes) -> f64| ms(&stages.iter().map(f).collect::<Vec<_>>()) / 1000.0;
+    let worker = |stage: &'static str| {
+        move |t: &UtteranceTimes| t.worker_ms.get(stage).copied().unwrap_or(0.0)
+    };
+    let mut line = format!(
+        "  stages (ms, p50): recognition {:.0} [",
+        median(&|t| 1000.0 * t.recognition.as_secs_f64())
+    );
+    for stage in [
+        "vad",
+        "features",
+        "encode",
+        "language",
+        "transcribe",
+        "translate",
+        "short_window_doubtful",
+    ] {
+        line += &format!(" {stage} {:.0}", median(&worker(stage)));
+    }
+    line += &format!(
+        " ] translation {:.0} speech {:.0}",
+        median(&|t| 1000.0 * t.translation.as_secs_f64()),
+        median(&|t| 1000.0 * t.speech.as_secs_f64())
+    );
+    println!("{line}");
+    let ahead = stages.iter().filter(|t| t.ahead).count();
+    let windows: Vec<f64> = stages.iter().filter_map(|t| t.window_s).collect();
+    println!(
+        "  decoded ahead during the pause: {ahead} of {}; encoder window p50 {:.0} s",
+        stages.len(),
+        percentile(&windows, 50.0)
+    );
 }
 
 /// WER (%) of the input transcripts against the references.
@@ -670,9 +677,9 @@ fn bench_recognizer(
     let stream = build_stream(&clips.iter().collect::<Vec<_>>());
     let audio_seconds = stream.pcm.len() as f64 / RATE as f64;
     let worker = factory.worker_pid();
-    let worker_cpu0 = pid_cpu(worker);
+    let worker_cpu0 = worker.map_or(0.0, |p| cpu_seconds(&p.to_string(), false));
     let log = run(session(factory, name, "es").as_mut(), &stream.pcm, false);
-    let worker_cpu = pid_cpu(worker) - worker_cpu0;
+    let worker_cpu = worker.map_or(0.0, |p| cpu_seconds(&p.to_string(), false)) - worker_cpu0;
     let heard = attribute(&log, &stream.speech);
     let english: Vec<&str> = sentences.iter().map(|(en, _)| *en).collect();
     let outputs: Vec<(String, String)> = heard
@@ -681,6 +688,12 @@ fn bench_recognizer(
         .map(|(h, (_, es))| (h.output.clone(), es.to_string()))
         .collect();
 
+    println!("\n-- {name}: flite sentences misheard --");
+    for (h, r) in heard.iter().zip(&english) {
+        if edit_distance(&asr_words(r), &asr_words(&h.input)) > 0 {
+            println!("  REF {r}\n  ASR {}", h.input);
+        }
+    }
     let real_clips: Vec<&Vec<i16>> = real.iter().map(|(pcm, _)| pcm).collect();
     let real_stream = build_stream(&real_clips);
     let real_log = run(
@@ -707,19 +720,35 @@ fn bench_recognizer(
 
     let lat_clips: Vec<&Vec<i16>> = latency_idx.iter().map(|&i| &clips[i]).collect();
     let lat_stream = build_stream(&lat_clips);
-    let lat_log = run(session(factory, name, "es").as_mut(), &lat_stream.pcm, true);
+    let load_before = load_average();
+    let (lat_log, stages, voided) = if name.starts_with("whisper") {
+        let mut engine = factory
+            .whisper_session("es", true, &options(name))
+            .expect("session");
+        let log = run(&mut engine, &lat_stream.pcm, true);
+        (log, engine.times().to_vec(), engine.voided_ahead())
+    } else {
+        let log = run(session(factory, name, "es").as_mut(), &lat_stream.pcm, true);
+        (log, Vec::new(), 0)
+    };
+    let lat_load = format!("{load_before} → {}", load_average());
     let lat_heard = attribute(&lat_log, &lat_stream.speech);
     let paced_start = lat_log.pushes.first().expect("pushed").start;
-    let (mut lat_push, mut lat_real) = (Vec::new(), Vec::new());
+    let (mut lat_push, mut lat_real, mut lat_input) = (Vec::new(), Vec::new(), Vec::new());
     for (j, h) in lat_heard.iter().enumerate() {
         let s1 = lat_stream.speech[j].1;
         let eos_push = lat_log.pushes[(s1 - 1) / CHUNK].start;
         let eos_real = paced_start - Duration::from_millis(200)
             + Duration::from_secs_f64(s1 as f64 / RATE as f64);
-        if let Some((_, at)) = h.first_audio {
+        if let Some((pos, at)) = h.first_audio {
             lat_push.push(at.saturating_duration_since(eos_push).as_secs_f64());
             lat_real.push(at.saturating_duration_since(eos_real).as_secs_f64());
+            lat_input.push(pos.saturating_sub(s1) as f64 / RATE as f64);
         }
+    }
+    print_stages(name, &lat_real, &lat_input, &stages, &lat_load);
+    if !stages.is_empty() {
+        println!("  answers decoded ahead and dropped (speech went on): {voided}");
     }
     Figures {
         name,
@@ -902,7 +931,12 @@ fn main() {
         .collect();
 
     let mut figures = Vec::new();
-    for name in ["whisper-base", "whisper-tiny.en", "pocketsphinx"] {
+    // BENCH_RECOGNIZERS=whisper-base,… measures only those (the default recogniser first).
+    let chosen = std::env::var("BENCH_RECOGNIZERS").unwrap_or_default();
+    for name in ["whisper-base", "whisper-tiny.en", "pocketsphinx"]
+        .into_iter()
+        .filter(|n| chosen.is_empty() || chosen.split(',').any(|c| c.trim() == *n))
+    {
         figures.push(bench_recognizer(
             &factory,
             name,
@@ -920,9 +954,12 @@ fn main() {
     }
 
     let worker = factory.whisper_worker().expect("worker");
+    // The other directions need Whisper base; a run limited to some recognisers skips them.
     let direction_sentences: Vec<&str> = sentences.iter().take(8).map(|(en, _)| *en).collect();
-    bench_directions(&worker, &direction_sentences);
-    bench_into_english(&worker, &sentences[..sentences.len().min(8)]);
+    if chosen.is_empty() {
+        bench_directions(&worker, &direction_sentences);
+        bench_into_english(&worker, &sentences[..sentences.len().min(8)]);
+    }
 
     println!();
     println!("== Summary: English → Spanish, per recogniser ==");
@@ -978,8 +1015,18 @@ fn main() {
          EoS push→audio: wall time from pushing the chunk with the last speech sample to the output audio (real-time paced);\n\
          EoS real→audio: from the moment speech ended in real time (adds up to 200 ms of chunk buffering)."
     );
-    let default = &figures[0];
     println!();
+    if let Some(default) = figures.iter().find(|f| f.name == "whisper-base") {
+        print_targets(default);
+    }
+    println!(
+        "(machine load at the end: {}; total benchmark time {:.1} s)",
+        load_average(),
+        total_start.elapsed().as_secs_f64()
+    );
+}
+
+fn print_targets(default: &Figures) {
     println!("== Targets (Whisper base, the default) ==");
     let pass = |ok: bool| if ok { "PASS" } else { "FAIL" };
     println!(
@@ -996,12 +1043,5 @@ fn main() {
         "[{}] engine ≥ {SPEED_TARGET:.0}x faster than real time: {:.1}x",
         pass(1.0 / default.rtf >= SPEED_TARGET),
         1.0 / default.rtf
-    );
-    println!(
-        "(machine load at the end: {}; total benchmark time {:.1} s)",
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .trim(),
-        total_start.elapsed().as_secs_f64()
     );
 }

@@ -4,12 +4,15 @@
 //! English input is made with flite, which PocketSphinx recognises well; eSpeak NG speech is not
 //! (≈70 % WER), so it is not used as test input.
 
+#[path = "common/speech_metrics.rs"]
+mod speech_metrics;
 use realtimetranslate_server::engine::offline::apertium::Apertium;
 use realtimetranslate_server::engine::offline::espeak::parse_wav;
 use realtimetranslate_server::engine::offline::languages::RecognizerChoice;
 use realtimetranslate_server::engine::offline::resample::{Resampler, resample};
 use realtimetranslate_server::engine::offline::{OfflineEngineFactory, OfflineOptions};
-use realtimetranslate_server::engine::{Engine, EngineFactory, EngineOutput};
+use realtimetranslate_server::engine::{Engine, EngineFactory, EngineOutput, SessionOptions};
+use speech_metrics::rms;
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -90,32 +93,31 @@ fn run(engine: &mut dyn Engine, input: &[i16], finish: bool) -> Run {
     }
 }
 
-fn words(s: &str) -> Vec<String> {
-    s.split_whitespace()
-        .map(|w| w.trim_end_matches(['.', ',', '?', '!']).to_lowercase())
-        .collect()
-}
-
-/// Word error rate by edit distance.
 fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut row: Vec<usize> = (0..=h.len()).collect();
-    for i in 1..=r.len() {
-        let mut prev = row[0];
-        row[0] = i;
-        for j in 1..=h.len() {
-            let cur = row[j];
-            row[j] = (row[j] + 1)
-                .min(row[j - 1] + 1)
-                .min(prev + usize::from(r[i - 1] != h[j - 1]));
-            prev = cur;
-        }
-    }
-    row[h.len()] as f64 / r.len().max(1) as f64
+    speech_metrics::wer(reference, hypothesis, speech_metrics::plain_words)
 }
 
-fn rms(pcm: &[i16]) -> f64 {
-    (pcm.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / pcm.len().max(1) as f64).sqrt()
+/// What `backend=local` does: nothing started with the factory, then only what a session needs.
+#[test]
+fn pocketsphinx_sessions_never_start_the_whisper_worker() {
+    let f = OfflineEngineFactory::with_options(OfflineOptions {
+        start_default: false,
+        ..OfflineOptions::default()
+    })
+    .unwrap();
+    f.prepare("pocketsphinx").unwrap();
+    let options = SessionOptions {
+        model: "pocketsphinx".into(),
+        source_language: None,
+    };
+    let mut engine = f.create_for("es", true, &options).unwrap();
+    let text = "where is the train station";
+    let mut input = silence(0.5);
+    input.extend(speech(text));
+    input.extend(silence(1.5));
+    let heard = run(engine.as_mut(), &input, false).texts(true).concat();
+    assert!(wer(text, &heard) <= 0.2, "{heard:?}");
+    assert_eq!(f.worker_pid(), None, "the Whisper worker started");
 }
 
 #[test]

@@ -5,13 +5,16 @@
 //! Positions are in input samples: the engine is synchronous, so where an output comes out of
 //! the input does not depend on the machine's speed.
 
+#[path = "common/speech_metrics.rs"]
+mod speech_metrics;
 use realtimetranslate_server::engine::offline::espeak::{self, parse_wav};
 use realtimetranslate_server::engine::offline::model_files::ModelFiles;
 use realtimetranslate_server::engine::offline::python_worker::Task;
 use realtimetranslate_server::engine::offline::resample::resample;
 use realtimetranslate_server::engine::offline::{OfflineEngineFactory, OfflineOptions};
 use realtimetranslate_server::engine::{Engine, EngineFactory, EngineOutput, SessionOptions};
-use std::sync::OnceLock;
+use speech_metrics::rms;
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 const RATE: usize = 24_000;
 const CHUNK: usize = 4_800;
@@ -19,6 +22,19 @@ const CHUNK: usize = 4_800;
 fn factory() -> &'static OfflineEngineFactory {
     static F: OnceLock<OfflineEngineFactory> = OnceLock::new();
     F.get_or_init(|| OfflineEngineFactory::new().expect("offline engine set up (scripts/setup.sh)"))
+}
+
+/// A worker of its own, for the tests of what a session does when the worker is idle (interim
+/// and ahead-of-time decodes are skipped while another session's decode runs, as the other
+/// tests' do on the shared one); one such test at a time holds it.
+fn idle_factory() -> (&'static OfflineEngineFactory, MutexGuard<'static, ()>) {
+    static F: OnceLock<OfflineEngineFactory> = OnceLock::new();
+    static TURN: Mutex<()> = Mutex::new(());
+    let turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
+    let factory = F.get_or_init(|| {
+        OfflineEngineFactory::new().expect("offline engine set up (scripts/setup.sh)")
+    });
+    (factory, turn)
 }
 
 fn session(target: &str, transcribe: bool, model: &str, source: Option<&str>) -> Box<dyn Engine> {
@@ -107,37 +123,8 @@ fn audio(outputs: &[(usize, EngineOutput)]) -> Vec<(usize, &Vec<i16>)> {
         .collect()
 }
 
-fn words(s: &str) -> Vec<String> {
-    s.split_whitespace()
-        .map(|w| {
-            w.trim_matches(|c: char| !c.is_alphanumeric())
-                .to_lowercase()
-                .replace('-', " ")
-        })
-        .flat_map(|w| w.split(' ').map(str::to_owned).collect::<Vec<_>>())
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
 fn wer(reference: &str, hypothesis: &str) -> f64 {
-    let (r, h) = (words(reference), words(hypothesis));
-    let mut row: Vec<usize> = (0..=h.len()).collect();
-    for i in 1..=r.len() {
-        let mut prev = row[0];
-        row[0] = i;
-        for j in 1..=h.len() {
-            let cur = row[j];
-            row[j] = (row[j] + 1)
-                .min(row[j - 1] + 1)
-                .min(prev + usize::from(r[i - 1] != h[j - 1]));
-            prev = cur;
-        }
-    }
-    row[h.len()] as f64 / r.len().max(1) as f64
-}
-
-fn rms(pcm: &[i16]) -> f64 {
-    (pcm.iter().map(|&s| f64::from(s).powi(2)).sum::<f64>() / pcm.len().max(1) as f64).sqrt()
+    speech_metrics::wer(reference, hypothesis, speech_metrics::spelled_words)
 }
 
 #[test]
@@ -314,26 +301,93 @@ fn silence_noise_and_tones_give_nothing() {
 fn interim_text_arrives_while_a_long_utterance_is_spoken() {
     let (speech, reference) = librivox("0870");
     let (input, end) = padded(&speech);
-    let out = run(session("es", true, "", None).as_mut(), &input);
-    let pieces: Vec<&(usize, EngineOutput)> = out
+    let start = end - speech.len();
+    let (factory, _turn) = idle_factory();
+    // English: interim text needs the spoken language known (fixed, or from an earlier
+    // utterance of the session).
+    let options = SessionOptions {
+        source_language: Some("en".into()),
+        ..SessionOptions::default()
+    };
+    let mut engine = factory.create_for("es", true, &options).unwrap();
+    let out = run(engine.as_mut(), &input);
+    let pieces: Vec<(usize, &str)> = out
         .iter()
-        .filter(|(_, o)| matches!(o, EngineOutput::InputTranscript(_)))
+        .filter_map(|(p, o)| match o {
+            EngineOutput::InputTranscript(t) => Some((*p, t.as_str())),
+            _ => None,
+        })
         .collect();
     eprintln!("{pieces:?}");
-    // 7.1 s of speech: interim decodes from 3 s of it on, every 2 s; each sends its words but
-    // the last two.
-    assert!(pieces.len() >= 2, "{pieces:?}");
-    assert!(
-        pieces[0].0 < end - 2 * RATE,
-        "first words at {} of {end}",
-        pieces[0].0
-    );
+    // 7.1 s of speech, 23 words: interim decodes from 1.5 s of it on, every second; each sends
+    // its words but the last two. A word's end is estimated from its rank, at the reading's
+    // even pace; its text must come at most 2.5 s of input later ("about 2 s behind").
+    let interim: Vec<&(usize, &str)> = pieces.iter().filter(|(p, _)| *p < end).collect();
+    assert!(interim.len() >= 3, "{pieces:?}");
+    let total = reference.split_whitespace().count() as f64;
+    let mut sent = 0;
+    for (at, fragment) in &interim {
+        sent += fragment.split_whitespace().count();
+        let spoken_by = start + (sent as f64 / total * speech.len() as f64) as usize;
+        let behind = at.saturating_sub(spoken_by) as f64 / RATE as f64;
+        assert!(
+            behind <= 2.5,
+            "{fragment:?} came {behind:.2} s after its words (input {at})"
+        );
+    }
     let heard = text(&out, true);
     assert!(
         wer(&reference, &heard) <= 0.15,
         "{reference:?} heard as {heard:?}"
     );
     assert!(!text(&out, false).is_empty());
+}
+
+/// Two sentences read with `gap` seconds between them, laid out so that a 200 ms chunk ends
+/// 0.15 s into the gap (a pause that may be the utterance's end); 1.5 s of silence after.
+fn two_sentences(gap: f64) -> (Vec<i16>, String) {
+    let (first, first_text) = librivox("0880");
+    let (second, second_text) = librivox("0930");
+    let into_gap = (0.15 * RATE as f64) as usize;
+    let lead = (RATE / 2 + first.len() + into_gap).div_ceil(CHUNK) * CHUNK - first.len() - into_gap;
+    let mut input = vec![0; lead];
+    input.extend(&first);
+    input.extend(silence(gap));
+    input.extend(&second);
+    input.extend(silence(1.5));
+    (input, format!("{first_text} {second_text}"))
+}
+
+#[test]
+fn an_utterance_is_decoded_during_its_pause_and_kept_when_no_speech_follows() {
+    let options = SessionOptions::default();
+    let (factory, _turn) = idle_factory();
+    // A pause longer than an utterance's end (0.3 s): each sentence is decoded during its
+    // pause, and that decode is its answer.
+    let (input, reference) = two_sentences(1.0);
+    let mut engine = factory.whisper_session("es", true, &options).unwrap();
+    let out = run(&mut engine, &input);
+    let heard = text(&out, true);
+    assert!(wer(&reference, &heard) <= 0.15, "{heard:?}");
+    assert_eq!(audio(&out).len(), 2, "{heard:?}");
+    assert_eq!(engine.times().len(), 2);
+    assert!(
+        engine.times().iter().all(|t| t.ahead),
+        "{:?}",
+        engine.times()
+    );
+    assert_eq!(engine.voided_ahead(), 0);
+
+    // A pause of 0.2 s: decoded ahead at 0.15 s, but speech goes on: that answer is dropped and
+    // the two sentences are one utterance, answered once, whole.
+    let (input, reference) = two_sentences(0.2);
+    let mut engine = factory.whisper_session("es", true, &options).unwrap();
+    let out = run(&mut engine, &input);
+    let heard = text(&out, true);
+    assert!(wer(&reference, &heard) <= 0.15, "{heard:?}");
+    assert_eq!(audio(&out).len(), 1, "{heard:?}");
+    assert_eq!(engine.times().len(), 1);
+    assert!(engine.voided_ahead() >= 1);
 }
 
 #[test]

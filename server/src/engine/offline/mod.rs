@@ -6,7 +6,9 @@
 //! The session's `model` picks the recogniser (`whisper-base`, `whisper-tiny.en`,
 //! `pocketsphinx`; anything else means the factory's default) and `source_language` fixes the
 //! spoken language (else Whisper detects it). Models, translator pipelines and the worker
-//! process are shared by all sessions and started on first use (the default recogniser at once).
+//! process are shared by all sessions and started on first use (the default recogniser at once,
+//! unless [`OfflineOptions::start_default`] is off: then a PocketSphinx-only user never starts
+//! the Whisper worker and its 300 MB of models).
 
 pub mod apertium;
 pub mod espeak;
@@ -56,6 +58,10 @@ pub struct OfflineOptions {
     pub default_recognizer: RecognizerChoice,
     /// Where the Whisper runtime and models are.
     pub files: ModelFiles,
+    /// Start the default recogniser with the factory (a missing model is an error at once);
+    /// off, everything starts with the first session that needs it (see
+    /// [`OfflineEngineFactory::prepare`]).
+    pub start_default: bool,
 }
 
 impl Default for OfflineOptions {
@@ -63,6 +69,7 @@ impl Default for OfflineOptions {
         OfflineOptions {
             default_recognizer: RecognizerChoice::WhisperBase,
             files: ModelFiles::locate(),
+            start_default: true,
         }
     }
 }
@@ -101,15 +108,20 @@ impl OfflineEngineFactory {
             .translator("eng-spa")?
             .translate("hello")
             .map_err(|e| format!("apertium eng-spa does not work: {e}"))?;
-        match factory.options.default_recognizer {
-            RecognizerChoice::PocketSphinx => {
-                factory.pocketsphinx_pool()?;
-            }
-            _ => {
-                factory.whisper_worker()?;
-            }
+        if factory.options.start_default {
+            factory.prepare("")?;
         }
         Ok(factory)
+    }
+
+    /// Starts what sessions with this `model` need (its recogniser: the Whisper worker or the
+    /// PocketSphinx decoders), so that a missing or altered model is an error now rather than
+    /// in a session. An unknown `model` means the default recogniser.
+    pub fn prepare(&self, model: &str) -> Result<(), String> {
+        match RecognizerChoice::from_model(model, self.options.default_recognizer) {
+            RecognizerChoice::PocketSphinx => self.pocketsphinx_pool().map(|_| ()),
+            _ => self.whisper_worker().map(|_| ()),
+        }
     }
 
     /// Decoders ready for new sessions (for tests and logs).
@@ -201,37 +213,66 @@ impl EngineFactory for OfflineEngineFactory {
         transcribe: bool,
         options: &SessionOptions,
     ) -> Result<Box<dyn Engine>, String> {
+        let choice = self.checked_choice(target_language, options)?;
+        if choice.whisper_model().is_some() {
+            return Ok(Box::new(self.whisper_session(
+                target_language,
+                transcribe,
+                options,
+            )?));
+        }
+        let target = apertium_target(target_language);
+        let translator = target.map(|t| self.translator(t.pair)).transpose()?;
+        let recognizer = Recognizer::new(self.pocketsphinx_pool()?.take()?);
+        Ok(Box::new(OfflineEngine {
+            recognizer,
+            translator,
+            voice: target.map_or("es", |t| t.voice),
+            transcribe,
+        }))
+    }
+}
+
+impl OfflineEngineFactory {
+    /// The recogniser a session asks for, once its target and source languages are known valid.
+    fn checked_choice(
+        &self,
+        target_language: &str,
+        options: &SessionOptions,
+    ) -> Result<RecognizerChoice, String> {
         if !TARGET_LANGUAGES.contains(&target_language) {
             return Err(unsupported_target(target_language));
         }
         let choice = RecognizerChoice::from_model(&options.model, self.options.default_recognizer);
-        if let Some(source) = options.source_language.as_deref()
-            && !languages::valid_source_language(source)
-        {
-            return Err(format!(
-                "invalid source language {source:?}: give a code such as en, fr or de"
-            ));
+        if let Some(source) = options.source_language.as_deref() {
+            if !languages::valid_source_language(source) {
+                return Err(format!(
+                    "invalid source language {source:?}: give a code such as en, fr or de"
+                ));
+            }
+            if choice.english_only() && source != "en" {
+                return Err(format!(
+                    "the recogniser {} hears English only (source language {source:?}); use whisper-base",
+                    options.model
+                ));
+            }
         }
-        let source = options.source_language.clone();
-        if choice.english_only() && source.as_deref().is_some_and(|s| s != "en") {
-            return Err(format!(
-                "the recogniser {} hears English only (source language {:?}); use whisper-base",
-                options.model,
-                source.unwrap_or_default()
-            ));
-        }
-        let target = apertium_target(target_language);
+        Ok(choice)
+    }
+
+    /// A Whisper session (what [`EngineFactory::create_for`] makes for a Whisper recogniser),
+    /// as its own type: the benchmark reads its per-utterance times.
+    pub fn whisper_session(
+        &self,
+        target_language: &str,
+        transcribe: bool,
+        options: &SessionOptions,
+    ) -> Result<WhisperSession, String> {
+        let choice = self.checked_choice(target_language, options)?;
         let Some(model) = choice.whisper_model() else {
-            let translator = target.map(|t| self.translator(t.pair)).transpose()?;
-            let recognizer = Recognizer::new(self.pocketsphinx_pool()?.take()?);
-            return Ok(Box::new(OfflineEngine {
-                recognizer,
-                translator,
-                voice: target.map_or("es", |t| t.voice),
-                transcribe,
-            }));
+            return Err(format!("{} is not a Whisper recogniser", options.model));
         };
-        let output = match target {
+        let output = match apertium_target(target_language) {
             None => Output::English,
             Some(t) => Output::Apertium {
                 language: TARGET_LANGUAGES
@@ -242,14 +283,14 @@ impl EngineFactory for OfflineEngineFactory {
                 voice: t.voice,
             },
         };
-        Ok(Box::new(WhisperSession::new(
+        Ok(WhisperSession::new(
             self.whisper_worker()?,
             model,
             choice.english_only(),
-            source,
+            options.source_language.clone(),
             output,
             transcribe,
-        )))
+        ))
     }
 }
 

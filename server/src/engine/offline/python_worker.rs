@@ -31,6 +31,14 @@ pub struct Transcription {
     /// Text per task asked: `transcribe` (the spoken language) and `translate` (English).
     #[serde(default)]
     pub texts: HashMap<String, String>,
+    /// Milliseconds the worker spent per stage (`vad`, `features`, `encode`, `language`,
+    /// `transcribe`, `translate`; `short_window_doubtful` when the fitted window's text was
+    /// doubtful and the utterance was decoded again in the full 30 s one).
+    #[serde(default)]
+    pub timings_ms: HashMap<String, f64>,
+    /// The encoder window used, in seconds.
+    #[serde(default)]
+    pub window_s: Option<f64>,
 }
 
 /// Which decodes an utterance needs.
@@ -49,6 +57,17 @@ impl Task {
             Task::Translate => "translate",
         }
     }
+}
+
+/// What a transcription request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// An utterance's answer.
+    Answer,
+    /// Provisional text of a running utterance.
+    Interim,
+    /// For measuring a voice: no text dropped as unsure.
+    Unfiltered,
 }
 
 #[derive(Deserialize)]
@@ -232,6 +251,12 @@ impl PythonWorker {
         })
     }
 
+    /// Whether a request is in progress (another session's, as sessions are synchronous): work
+    /// that can be skipped (interim and tentative decodes) is, rather than delay it.
+    pub fn is_busy(&self) -> bool {
+        self.process.try_lock().is_err()
+    }
+
     /// Process id of the running worker (for memory figures), if any.
     pub fn pid(&self) -> Option<u32> {
         self.lock().as_ref().map(|p| p.child.id())
@@ -270,7 +295,19 @@ impl PythonWorker {
         language: Option<&str>,
         tasks: &[Task],
     ) -> Result<Transcription, String> {
-        self.transcribe_with(model, pcm16k, language, tasks, false)
+        self.transcribe_with(model, pcm16k, language, tasks, Mode::Answer)
+    }
+
+    /// [`PythonWorker::transcribe`] of a running utterance's audio so far, for provisional
+    /// text: in a shorter encoder window, and never decoded twice (text the filters drop is
+    /// just dropped).
+    pub fn transcribe_interim(
+        &self,
+        model: &str,
+        pcm16k: &[i16],
+        language: Option<&str>,
+    ) -> Result<Transcription, String> {
+        self.transcribe_with(model, pcm16k, language, &[Task::Transcribe], Mode::Interim)
     }
 
     /// [`PythonWorker::transcribe`] without the checks that drop unsure text (the voice-activity
@@ -282,7 +319,7 @@ impl PythonWorker {
         language: Option<&str>,
         tasks: &[Task],
     ) -> Result<Transcription, String> {
-        self.transcribe_with(model, pcm16k, language, tasks, true)
+        self.transcribe_with(model, pcm16k, language, tasks, Mode::Unfiltered)
     }
 
     fn transcribe_with(
@@ -291,7 +328,7 @@ impl PythonWorker {
         pcm16k: &[i16],
         language: Option<&str>,
         tasks: &[Task],
-        unfiltered: bool,
+        mode: Mode,
     ) -> Result<Transcription, String> {
         let header = serde_json::json!({
             "op": "transcribe",
@@ -299,7 +336,8 @@ impl PythonWorker {
             "samples": pcm16k.len(),
             "language": language,
             "tasks": tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
-            "unfiltered": unfiltered,
+            "unfiltered": mode == Mode::Unfiltered,
+            "interim": mode == Mode::Interim,
         });
         let payload: Vec<u8> = pcm16k.iter().flat_map(|s| s.to_le_bytes()).collect();
         let (answer, _) = self.call(header, &payload)?;

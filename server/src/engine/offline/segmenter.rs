@@ -7,6 +7,11 @@
 //! score reject what is not speech. Long utterances are cut at [`MAX_UTTERANCE`], and while one
 //! is running, its audio so far is offered for interim decodes ([`INTERIM_FIRST`],
 //! [`INTERIM_EVERY`]).
+//!
+//! Audio comes in 200 ms chunks, so an utterance's end is seen one chunk after the pause began
+//! at best. When a chunk ends in a pause of [`TENTATIVE_FRAMES`] or more, the utterance so far is
+//! offered as [`Cut::Tentative`]: decoded while the pause goes on, its answer stands if the
+//! utterance then ends with no more speech ([`Cut::Confirmed`]), which saves a chunk's wait.
 
 /// Frame length in samples at 16 kHz (20 ms).
 const FRAME: usize = 320;
@@ -22,11 +27,14 @@ pub const HANGOVER_FRAMES: usize = 15;
 const MAX_UTTERANCE: usize = 15 * 16_000;
 /// Shortest utterance worth decoding (0.25 s of audio including the hang-over is a click).
 const MIN_UTTERANCE: usize = 16_000 * 4 / 10;
-/// Interim decodes of a running utterance: the first once it has lasted 3 s (shorter ones are
-/// decoded whole soon enough, and an interim decode in progress delays their final one), then
-/// every 2 s.
-pub const INTERIM_FIRST: usize = 3 * 16_000;
-pub const INTERIM_EVERY: usize = 2 * 16_000;
+/// Interim decodes of a running utterance: the first once it has lasted 1.5 s, then every
+/// second, so its words reach the transcript within about 2 s (an interim decode in a 10 s
+/// window takes 0.1-0.35 s, less than the chunk that would show the utterance's end).
+pub const INTERIM_FIRST: usize = 16_000 * 3 / 2;
+pub const INTERIM_EVERY: usize = 16_000;
+/// Quiet frames at the end of a chunk that make the utterance so far worth decoding ahead of its
+/// end: 0.1 s (a pause between words is shorter; an utterance's end is confirmed at 0.3 s).
+pub const TENTATIVE_FRAMES: usize = 5;
 /// The floor rises slowly (dB per frame) and falls at once.
 const FLOOR_RISE_DB: f64 = 0.1;
 
@@ -37,6 +45,11 @@ pub enum Cut {
     Utterance(Vec<i16>),
     /// The running utterance so far, for an interim decode.
     Interim(Vec<i16>),
+    /// The running utterance so far, in a pause that may be its end: decoded now, the answer is
+    /// kept for [`Cut::Confirmed`].
+    Tentative(Vec<i16>),
+    /// A finished utterance that is the last [`Cut::Tentative`] plus quiet: its answer stands.
+    Confirmed(Vec<i16>),
 }
 
 pub struct Segmenter {
@@ -49,6 +62,8 @@ pub struct Segmenter {
     utterance: Option<Vec<i16>>,
     quiet_run: usize,
     next_interim: usize,
+    /// A [`Cut::Tentative`] was given in the current pause.
+    tentative: bool,
 }
 
 impl Default for Segmenter {
@@ -67,6 +82,7 @@ impl Segmenter {
             utterance: None,
             quiet_run: 0,
             next_interim: INTERIM_FIRST,
+            tentative: false,
         }
     }
 
@@ -84,6 +100,14 @@ impl Segmenter {
         for frame in frames.chunks_exact(FRAME) {
             self.frame(frame, &mut cuts);
         }
+        if let Some(utterance) = &self.utterance
+            && self.quiet_run >= TENTATIVE_FRAMES
+            && utterance.len() >= MIN_UTTERANCE
+            && !self.tentative
+        {
+            self.tentative = true;
+            cuts.push(Cut::Tentative(utterance.clone()));
+        }
         cuts
     }
 
@@ -93,6 +117,7 @@ impl Segmenter {
         let mut utterance = self.utterance.take()?;
         utterance.extend_from_slice(&rest);
         self.quiet_run = 0;
+        self.tentative = false;
         (utterance.len() >= MIN_UTTERANCE).then_some(utterance)
     }
 
@@ -119,17 +144,27 @@ impl Segmenter {
                     self.utterance = Some(self.recent.drain(..).flatten().collect());
                     self.quiet_run = 0;
                     self.next_interim = INTERIM_FIRST;
+                    self.tentative = false;
                 }
             }
             Some(utterance) => {
                 utterance.extend_from_slice(frame);
                 self.quiet_run = if loud { 0 } else { self.quiet_run + 1 };
+                if loud {
+                    // Speech goes on: a tentative decode so far is void.
+                    self.tentative = false;
+                }
                 let len = utterance.len();
                 if self.quiet_run >= HANGOVER_FRAMES || len >= MAX_UTTERANCE {
                     let utterance = self.utterance.take().expect("running");
                     self.recent_loud.clear();
+                    let confirmed = std::mem::take(&mut self.tentative);
                     if utterance.len() >= MIN_UTTERANCE {
-                        cuts.push(Cut::Utterance(utterance));
+                        cuts.push(if confirmed {
+                            Cut::Confirmed(utterance)
+                        } else {
+                            Cut::Utterance(utterance)
+                        });
                     }
                 } else if len >= self.next_interim && self.quiet_run == 0 {
                     // Not in a pause: a pause may be the utterance's end, decoded whole soon.
@@ -190,9 +225,44 @@ mod tests {
             .iter()
             .filter(|c| matches!(c, Cut::Utterance(_)))
             .count();
-        assert_eq!((interims, finals), (6, 1));
+        assert_eq!((interims, finals), (14, 1));
         assert!(s.in_speech());
         assert!(s.finish().is_some());
+    }
+
+    #[test]
+    fn a_chunk_ending_in_a_pause_offers_the_utterance_ahead_of_its_end() {
+        let mut s = Segmenter::new();
+        let mut first = vec![0i16; 8_000];
+        first.extend(tone(1.0, 8000.0));
+        first.extend(vec![0i16; 2_400]); // 0.15 s of pause at the chunk's end
+        let cuts = s.push(&first);
+        let [Cut::Tentative(tentative)] = &cuts[..] else {
+            panic!("{} cuts", cuts.len())
+        };
+        // The pause goes on: the utterance ends as offered, plus quiet.
+        let cuts = s.push(&vec![0i16; 3_200]);
+        let [Cut::Confirmed(utterance)] = &cuts[..] else {
+            panic!("{} cuts", cuts.len())
+        };
+        assert!(utterance.starts_with(tentative) && utterance.len() > tentative.len());
+        assert!(utterance[tentative.len()..].iter().all(|&x| x == 0));
+
+        // Speech resumes after the pause: the offer is void, the utterance ends later, whole.
+        let mut s = Segmenter::new();
+        assert!(matches!(&s.push(&first)[..], [Cut::Tentative(_)]));
+        let mut more = tone(0.5, 8000.0);
+        more.extend(vec![0i16; 8_000]);
+        let cuts = s.push(&more);
+        let ends: Vec<&Cut> = cuts
+            .iter()
+            .filter(|c| !matches!(c, Cut::Interim(_)))
+            .collect();
+        assert!(
+            matches!(&ends[..], [Cut::Utterance(u)] if u.len() > first.len()),
+            "{} cuts",
+            cuts.len()
+        );
     }
 
     #[test]

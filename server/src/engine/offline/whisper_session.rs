@@ -3,7 +3,7 @@
 //! English goes out as Piper's speech, or through Apertium and eSpeak NG into another language.
 
 use super::apertium::Apertium;
-use super::espeak;
+use super::espeak::{self, Pcm};
 use super::interim::InterimText;
 use super::python_worker::{PythonWorker, Task, Transcription};
 use super::recognizer::{DECODER_RATE, INPUT_RATE};
@@ -11,7 +11,9 @@ use super::resample::{Resampler, resample};
 use super::segmenter::{Cut, Segmenter};
 use super::sentences::{as_sentence, tidy_translation};
 use crate::engine::{Engine, EngineOutput};
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Where English text goes.
 pub enum Output {
@@ -26,6 +28,34 @@ pub enum Output {
     },
 }
 
+/// Where one utterance's answer time went (for the benchmark's breakdown).
+#[derive(Debug, Clone, Default)]
+pub struct UtteranceTimes {
+    /// The worker request, round trip.
+    pub recognition: Duration,
+    /// The worker's own stages (see [`Transcription::timings_ms`]).
+    pub worker_ms: HashMap<String, f64>,
+    /// The encoder window, in seconds.
+    pub window_s: Option<f64>,
+    /// Apertium (or nothing, into English).
+    pub translation: Duration,
+    /// eSpeak NG or Piper.
+    pub speech: Duration,
+    /// Decoded during the pause, ahead of the utterance's end.
+    pub ahead: bool,
+}
+
+/// One utterance understood: what to send once it is known to be whole.
+struct Answer {
+    /// `None` when no speech was found.
+    language: Option<String>,
+    /// Text in the spoken language (for the source transcript).
+    spoken: String,
+    /// Translated text and its speech, when there is something to say.
+    translated: Option<(String, Result<Pcm, String>)>,
+    times: UtteranceTimes,
+}
+
 pub struct WhisperSession {
     pub worker: Arc<PythonWorker>,
     /// Worker model directory (`whisper-base`, `whisper-tiny.en`).
@@ -33,13 +63,23 @@ pub struct WhisperSession {
     /// The spoken language when fixed by the session, else detected per utterance.
     pub source_language: Option<String>,
     pub output: Output,
-    /// The client wants source transcripts (interim decodes are made only then).
+    /// The client wants source transcripts.
     pub transcribe: bool,
+    /// Interim decodes are made (source transcripts asked for, and not tiny.en: with little
+    /// context, two of its decodes agreed on wrong words, "How do you marry the" for "Had he
+    /// married a", so it sends its text per utterance, which also spares the small machines
+    /// it is for).
+    interim_text: bool,
     resampler: Resampler,
     segmenter: Segmenter,
     interim: InterimText,
     /// Language of the last utterance, for interim decodes of the next one.
     last_language: Option<String>,
+    /// The answer of the last [`Cut::Tentative`], until the utterance is confirmed or goes on.
+    ahead: Option<Answer>,
+    /// Answers decoded ahead that speech going on made void.
+    voided: usize,
+    times: Vec<UtteranceTimes>,
 }
 
 impl WhisperSession {
@@ -61,24 +101,83 @@ impl WhisperSession {
             },
             output,
             transcribe,
+            interim_text: transcribe && model != "whisper-tiny.en",
             resampler: Resampler::new(INPUT_RATE, DECODER_RATE),
             segmenter: Segmenter::new(),
             interim: InterimText::default(),
             last_language: None,
+            ahead: None,
+            voided: 0,
+            times: Vec::new(),
+        }
+    }
+
+    /// Where the time went, per utterance answered so far.
+    pub fn times(&self) -> &[UtteranceTimes] {
+        &self.times
+    }
+
+    /// How many answers decoded ahead (in a pause) were dropped because speech went on: the
+    /// worker time spent on guesses.
+    pub fn voided_ahead(&self) -> usize {
+        self.voided
+    }
+
+    /// Drops an answer decoded ahead: the utterance did not end there.
+    fn void_ahead(&mut self) {
+        if self.ahead.take().is_some() {
+            self.voided += 1;
         }
     }
 
     fn cut(&mut self, cut: Cut, out: &mut Vec<EngineOutput>) {
         match cut {
-            Cut::Interim(audio) if self.transcribe => self.interim_text(&audio, out),
-            Cut::Interim(_) => {}
-            Cut::Utterance(audio) => self.utterance(&audio, out),
+            // Interim text only when asked for, and only on an idle worker: another session's
+            // utterance must not wait for it.
+            Cut::Interim(audio) => {
+                self.void_ahead();
+                if self.interim_text && !self.worker.is_busy() {
+                    self.interim_text(&audio, out);
+                }
+            }
+            Cut::Tentative(audio) => {
+                self.void_ahead();
+                if !self.worker.is_busy() {
+                    let mut answer = self.understand(&audio);
+                    answer.times.ahead = true;
+                    self.ahead = Some(answer);
+                }
+            }
+            Cut::Confirmed(audio) => {
+                let answer = match self.ahead.take() {
+                    Some(answer) => answer,
+                    None => self.understand(&audio),
+                };
+                self.deliver(answer, out);
+            }
+            Cut::Utterance(audio) => {
+                self.void_ahead();
+                let answer = self.understand(&audio);
+                self.deliver(answer, out);
+            }
         }
     }
 
     fn interim_text(&mut self, audio: &[i16], out: &mut Vec<EngineOutput>) {
-        let language = self.source_language.clone().or(self.last_language.clone());
-        let heard = self.decode(audio, language.as_deref(), &[Task::Transcribe]);
+        // On a second or two of audio, Whisper's language detection is unreliable (French was
+        // taken for English and "transcribed" as "I will give you"): interim text needs the
+        // language fixed by the session or heard in an earlier utterance.
+        let Some(language) = self.source_language.clone().or(self.last_language.clone()) else {
+            return;
+        };
+        let language = Some(language);
+        let heard = self
+            .worker
+            .transcribe_interim(self.model, audio, language.as_deref())
+            .unwrap_or_else(|e| {
+                eprintln!("offline engine: interim recognition failed: {e}");
+                Transcription::default()
+            });
         if let Some(text) = heard.texts.get("transcribe")
             && let Some(fragment) = self.interim.interim(text)
         {
@@ -95,7 +194,8 @@ impl WhisperSession {
             })
     }
 
-    fn utterance(&mut self, audio: &[i16], out: &mut Vec<EngineOutput>) {
+    /// Recognition, translation and speech of one utterance; nothing sent yet.
+    fn understand(&self, audio: &[i16]) -> Answer {
         let source = self.source_language.clone();
         let english_source = source.as_deref() == Some("en");
         // English is needed whatever the target; the source text only for transcripts.
@@ -104,12 +204,22 @@ impl WhisperSession {
             (false, true) => &[Task::Transcribe, Task::Translate],
             (false, false) => &[Task::Translate],
         };
+        let started = Instant::now();
         let heard = self.decode(audio, source.as_deref(), tasks);
-        let Some(language) = heard.language.clone() else {
-            self.interim.finish("");
-            return;
+        let mut times = UtteranceTimes {
+            recognition: started.elapsed(),
+            worker_ms: heard.timings_ms.clone(),
+            window_s: heard.window_s,
+            ..UtteranceTimes::default()
         };
-        self.last_language = Some(language.clone());
+        let Some(language) = heard.language.clone() else {
+            return Answer {
+                language: None,
+                spoken: String::new(),
+                translated: None,
+                times,
+            };
+        };
         let text = |task: &str| heard.texts.get(task).map(|t| t.trim()).unwrap_or("");
         let english = if language == "en" && !text("transcribe").is_empty() {
             text("transcribe")
@@ -119,46 +229,74 @@ impl WhisperSession {
         let spoken = match text("transcribe") {
             "" if language == "en" => english,
             t => t,
+        }
+        .to_string();
+        let translated = if english.is_empty() {
+            None
+        } else {
+            self.translate(english, &language, &mut times)
         };
-        if !spoken.is_empty() {
-            let rest = self.interim.finish(&as_sentence(spoken));
+        Answer {
+            language: Some(language),
+            spoken,
+            translated,
+            times,
+        }
+    }
+
+    /// English into the session's output: text and speech, or `None` when nothing is said.
+    fn translate(
+        &self,
+        english: &str,
+        language: &str,
+        times: &mut UtteranceTimes,
+    ) -> Option<(String, Result<Pcm, String>)> {
+        let started = Instant::now();
+        let translated = match &self.output {
+            // Like the cloud service: speech already in the target language is not repeated.
+            Output::English if language == "en" => return None,
+            Output::English => as_sentence(english),
+            Output::Apertium {
+                language: target, ..
+            } if *target == language => return None,
+            Output::Apertium { translator, .. } => match translator.translate(english) {
+                Ok(t) => tidy_translation(&t),
+                Err(e) => {
+                    eprintln!("offline engine: translation failed: {e}");
+                    return None;
+                }
+            },
+        };
+        times.translation = started.elapsed();
+        if translated.is_empty() {
+            return None;
+        }
+        let started = Instant::now();
+        let speech = match &self.output {
+            Output::English => self.worker.speak(&translated),
+            Output::Apertium { voice, .. } => espeak::synthesize(voice, &translated),
+        };
+        times.speech = started.elapsed();
+        Some((translated, speech))
+    }
+
+    /// Sends an utterance's answer: the rest of its source text, its translation and speech.
+    fn deliver(&mut self, answer: Answer, out: &mut Vec<EngineOutput>) {
+        self.times.push(answer.times);
+        if answer.language.is_some() {
+            self.last_language = answer.language;
+        }
+        if answer.spoken.is_empty() {
+            self.interim.finish("");
+        } else {
+            let rest = self.interim.finish(&as_sentence(&answer.spoken));
             if !rest.is_empty() {
                 out.push(EngineOutput::InputTranscript(format!("{rest} ")));
             }
-        } else {
-            self.interim.finish("");
         }
-        if english.is_empty() {
+        let Some((translated, speech)) = answer.translated else {
             return;
-        }
-        let (translated, speech) = match &self.output {
-            // Like the cloud service: speech already in the target language is not repeated.
-            Output::English if language == "en" => return,
-            Output::English => {
-                let sentence = as_sentence(english);
-                let speech = self.worker.speak(&sentence);
-                (sentence, speech)
-            }
-            Output::Apertium {
-                language: target, ..
-            } if *target == language => return,
-            Output::Apertium {
-                translator, voice, ..
-            } => {
-                let translated = match translator.translate(english) {
-                    Ok(t) => tidy_translation(&t),
-                    Err(e) => {
-                        eprintln!("offline engine: translation failed: {e}");
-                        return;
-                    }
-                };
-                let speech = espeak::synthesize(voice, &translated);
-                (translated, speech)
-            }
         };
-        if translated.is_empty() {
-            return;
-        }
         out.push(EngineOutput::OutputTranscript(format!("{translated} ")));
         match speech {
             Ok(pcm) if !pcm.samples.is_empty() => {
@@ -191,7 +329,7 @@ impl Engine for WhisperSession {
             self.cut(cut, &mut out);
         }
         if let Some(audio) = self.segmenter.finish() {
-            self.utterance(&audio, &mut out);
+            self.cut(Cut::Utterance(audio), &mut out);
         }
         out
     }
