@@ -166,10 +166,16 @@ impl WhisperSession {
     fn interim_text(&mut self, audio: &[i16], out: &mut Vec<EngineOutput>) {
         // On a second or two of audio, Whisper's language detection is unreliable (French was
         // taken for English and "transcribed" as "I will give you"): interim text needs the
-        // language fixed by the session or heard in an earlier utterance.
+        // language fixed by the session or heard in an earlier utterance. And English only: the
+        // interim decode's short window was measured on English, and in it French known as
+        // French still came out as English words ("I will give you s'il vous plaît"), which
+        // the final decode cannot take back.
         let Some(language) = self.source_language.clone().or(self.last_language.clone()) else {
             return;
         };
+        if language != "en" {
+            return;
+        }
         let language = Some(language);
         let heard = self
             .worker
