@@ -53,8 +53,16 @@ struct Answer {
     spoken: String,
     /// Translated text and its speech, when there is something to say.
     translated: Option<(String, Result<Pcm, String>)>,
+    /// Long enough for its detected language to be trusted for the next utterance's interim
+    /// text ([`LANGUAGE_EVIDENCE`]).
+    language_evidence: bool,
     times: UtteranceTimes,
 }
+
+/// Audio (at the decoder's rate) whose detected language is trusted for the interim text of the
+/// utterances after it: 2 s. eSpeak NG's "Bonjour." was taken for English, and the interim
+/// decodes of the French sentence after it then wrote English words ("I will give you").
+const LANGUAGE_EVIDENCE: usize = 2 * DECODER_RATE as usize;
 
 pub struct WhisperSession {
     pub worker: Arc<PythonWorker>,
@@ -164,12 +172,12 @@ impl WhisperSession {
     }
 
     fn interim_text(&mut self, audio: &[i16], out: &mut Vec<EngineOutput>) {
-        // On a second or two of audio, Whisper's language detection is unreliable (French was
-        // taken for English and "transcribed" as "I will give you"): interim text needs the
-        // language fixed by the session or heard in an earlier utterance. And English only: the
-        // interim decode's short window was measured on English, and in it French known as
-        // French still came out as English words ("I will give you s'il vous plaît"), which
-        // the final decode cannot take back.
+        // On a second or two of audio, Whisper's language detection is unreliable: interim text
+        // needs the language fixed by the session or heard in an earlier utterance of at least
+        // [`LANGUAGE_EVIDENCE`] (eSpeak NG's "Bonjour." was taken for English, and the French
+        // sentence after it was written as "I will give you s'il vous plaît", which the final
+        // decode cannot take back). And English only: the interim decode's short window was
+        // measured on English alone (eSpeak NG's French came out half in English in a 20 s one).
         let Some(language) = self.source_language.clone().or(self.last_language.clone()) else {
             return;
         };
@@ -218,11 +226,13 @@ impl WhisperSession {
             window_s: heard.window_s,
             ..UtteranceTimes::default()
         };
+        let language_evidence = audio.len() >= LANGUAGE_EVIDENCE;
         let Some(language) = heard.language.clone() else {
             return Answer {
                 language: None,
                 spoken: String::new(),
                 translated: None,
+                language_evidence,
                 times,
             };
         };
@@ -246,6 +256,7 @@ impl WhisperSession {
             language: Some(language),
             spoken,
             translated,
+            language_evidence,
             times,
         }
     }
@@ -289,7 +300,7 @@ impl WhisperSession {
     /// Sends an utterance's answer: the rest of its source text, its translation and speech.
     fn deliver(&mut self, answer: Answer, out: &mut Vec<EngineOutput>) {
         self.times.push(answer.times);
-        if answer.language.is_some() {
+        if answer.language.is_some() && answer.language_evidence {
             self.last_language = answer.language;
         }
         if answer.spoken.is_empty() {
