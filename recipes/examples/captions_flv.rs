@@ -55,12 +55,7 @@ impl Args {
                     "--fps" => fps = args.parsed(&flag)?,
                     "--preset" => preset = args.value(&flag)?,
                     "--languages" => {
-                        languages = args
-                            .value(&flag)?
-                            .split(',')
-                            .map(|l| l.trim().to_owned())
-                            .filter(|l| !l.is_empty())
-                            .collect()
+                        languages = cli::language_codes(&args.value(&flag)?)?;
                     }
                     _ => return Err(cli::unknown(&flag)),
                 },
@@ -81,15 +76,6 @@ impl Args {
                 "--languages: at most {} (CEA-608 CC1 and CC3)",
                 CEA608_CHANNELS.len()
             ));
-        }
-        if languages.len() == 2 && languages[0] == languages[1] {
-            return Err(format!("--languages names {} twice", languages[0]));
-        }
-        if let Some(bad) = languages
-            .iter()
-            .find(|l| !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
-        {
-            return Err(format!("--languages: {bad:?} is not a language code"));
         }
         let [input, output] = <[String; 2]>::try_from(positional)
             .map_err(|_| "give an INPUT file and an OUTPUT file or rtmp:// URL".to_owned())?;

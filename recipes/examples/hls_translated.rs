@@ -64,12 +64,7 @@ impl Args {
                     "--video-bitrate" => video_kbps = args.parsed(&flag)?,
                     "--preset" => preset = args.value(&flag)?,
                     "--languages" => {
-                        languages = args
-                            .value(&flag)?
-                            .split(',')
-                            .map(|l| l.trim().to_owned())
-                            .filter(|l| !l.is_empty())
-                            .collect()
+                        languages = cli::language_codes(&args.value(&flag)?)?;
                     }
                     _ => return Err(cli::unknown(&flag)),
                 },
@@ -84,17 +79,6 @@ impl Args {
             languages.push(translate.language().to_owned());
         } else if translate.language.is_some() {
             return Err("give --languages or --language, not both".into());
-        }
-        // Codes become element and directory names: letters and '-' only.
-        if let Some(bad) = languages
-            .iter()
-            .find(|l| !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
-        {
-            return Err(format!("--languages: {bad:?} is not a language code"));
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(twice) = languages.iter().find(|l| !seen.insert(l.as_str())) {
-            return Err(format!("--languages names {twice} twice"));
         }
         // The offline engine hears English only; other engines detect the language themselves.
         let source_language = source_language.unwrap_or_else(|| {

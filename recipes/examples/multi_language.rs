@@ -44,12 +44,7 @@ impl Args {
                 Arg::Flag(flag) if translate.accept(&flag, &mut args)? => {}
                 Arg::Flag(flag) => match flag.as_str() {
                     "--languages" => {
-                        languages = args
-                            .value(&flag)?
-                            .split(',')
-                            .map(|l| l.trim().to_owned())
-                            .filter(|l| !l.is_empty())
-                            .collect();
+                        languages = cli::language_codes(&args.value(&flag)?)?;
                     }
                     "--out" => out = Some(args.value(&flag)?),
                     _ => return Err(cli::unknown(&flag)),
@@ -64,17 +59,6 @@ impl Args {
                 return Err("give the target languages with --languages, e.g. es,fr".into());
             }
             languages = vec!["es".into(), "en".into()];
-        }
-        // Codes become element names in the pipeline description: letters and '-' only.
-        if let Some(bad) = languages
-            .iter()
-            .find(|l| !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
-        {
-            return Err(format!("--languages: {bad:?} is not a language code"));
-        }
-        let mut seen = std::collections::HashSet::new();
-        if let Some(twice) = languages.iter().find(|l| !seen.insert(l.as_str())) {
-            return Err(format!("--languages names {twice} twice"));
         }
         let out = out.unwrap_or_else(|| {
             input

@@ -58,6 +58,27 @@ impl Args {
     }
 }
 
+/// A `--languages` value: comma-separated target codes, each made of letters and '-' only (they
+/// become element, pad and directory names), none twice.
+pub fn language_codes(value: &str) -> Result<Vec<String>, String> {
+    let languages: Vec<String> = value
+        .split(',')
+        .map(|l| l.trim().to_owned())
+        .filter(|l| !l.is_empty())
+        .collect();
+    if let Some(bad) = languages
+        .iter()
+        .find(|l| !l.chars().all(|c| c.is_ascii_alphabetic() || c == '-'))
+    {
+        return Err(format!("--languages: {bad:?} is not a language code"));
+    }
+    let mut seen = std::collections::HashSet::new();
+    if let Some(twice) = languages.iter().find(|l| !seen.insert(l.as_str())) {
+        return Err(format!("--languages names {twice} twice"));
+    }
+    Ok(languages)
+}
+
 /// `Err("")` for `-h`/`--help`, so `main` prints only the usage; anything else is unknown.
 pub fn unknown(flag: &str) -> String {
     if flag == "-h" || flag == "--help" {
