@@ -6,18 +6,11 @@
 //! The plugin installed is the one this test run built (the cdylib beside the test binary):
 //! building it again here would wait for the build directory lock that `cargo test` holds.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{PLUGIN_LIBRARY, built_plugin};
+use std::path::Path;
 use std::process::{Command, Output};
-
-const LIBRARY: &str = "libgstrealtimetranslate.so";
-
-/// The plugin as built for this test run.
-fn built_plugin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let plugin = exe.parent().unwrap().join(LIBRARY);
-    assert!(plugin.is_file(), "{} was not built", plugin.display());
-    plugin
-}
 
 /// A command that sees only `home` as the user's home, with every variable that would point
 /// GStreamer at another plugin or registry removed.
@@ -126,7 +119,7 @@ fn a_user_install_is_found_by_default_and_uninstalls() {
     std::fs::create_dir(&home).unwrap();
     let installed = home
         .join(".local/share/gstreamer-1.0/plugins")
-        .join(LIBRARY);
+        .join(PLUGIN_LIBRARY);
 
     let before = inspect(&mut isolated("gst-inspect-1.0", &home));
     assert!(
@@ -179,7 +172,7 @@ fn a_prefix_install_uses_the_system_layout() {
             plugin.to_str().unwrap(),
         ],
     );
-    let installed = plugin_dir.join(LIBRARY);
+    let installed = plugin_dir.join(PLUGIN_LIBRARY);
     assert!(installed.is_file(), "not at {}", installed.display());
     let mut command = isolated("gst-inspect-1.0", &home);
     command.env("GST_PLUGIN_SYSTEM_PATH", &plugin_dir);

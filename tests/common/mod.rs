@@ -15,6 +15,18 @@ use std::time::{Duration, Instant};
 
 pub const KEY: &str = "test-key-123";
 
+/// The file name of the plugin library cargo builds.
+pub const PLUGIN_LIBRARY: &str = "libgstrealtimetranslate.so";
+
+/// The plugin as built for this test run: cargo leaves the cdylib beside the test binaries
+/// (`target/debug/deps`); `target/debug` holds it only after a `cargo build`, maybe stale.
+pub fn built_plugin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let plugin = exe.parent().unwrap().join(PLUGIN_LIBRARY);
+    assert!(plugin.is_file(), "{} was not built", plugin.display());
+    plugin
+}
+
 pub fn init() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
