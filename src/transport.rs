@@ -13,6 +13,10 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest frame accepted from a server: audio deltas are tens of kilobytes, so anything near
 /// this is a broken peer, and the bound keeps one frame from taking unbounded memory.
 pub const MAX_FRAME_BYTES: usize = 8 << 20;
+/// How much a socket read asks for at a time. tungstenite zeroes that much of its buffer before
+/// every read: its 128 KiB default made zeroing the largest single cost of receiving at hundreds
+/// of sessions (one 200 ms audio frame is about 13 KB). Larger frames take several reads.
+pub const READ_BUFFER_BYTES: usize = 16 << 10;
 
 /// The URL a session connects to (starting the in-process engine for [`Endpoint::Local`]).
 pub async fn resolve(endpoint: &Endpoint) -> Result<String, SessionError> {
@@ -92,6 +96,7 @@ pub async fn connect_url(
             stream,
             Some(
                 WebSocketConfig::default()
+                    .read_buffer_size(READ_BUFFER_BYTES)
                     .max_message_size(Some(MAX_FRAME_BYTES))
                     .max_frame_size(Some(MAX_FRAME_BYTES)),
             ),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use crate::handshake::{self, PATH};
 use crate::record::{Records, RefusedHandshake, SessionRecord};
@@ -15,6 +16,14 @@ use crate::{ServerConfig, session};
 
 /// How long a client may take to complete the WebSocket upgrade.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much a socket read asks for at a time: tungstenite zeroes that much before every read,
+/// and its 128 KiB default made zeroing a large share of serving hundreds of sessions (an audio
+/// frame is about 13 KB; larger ones take several reads).
+const READ_BUFFER_BYTES: usize = 16 << 10;
+
+fn socket_config() -> WebSocketConfig {
+    WebSocketConfig::default().read_buffer_size(READ_BUFFER_BYTES)
+}
 
 /// A bound, not yet serving, translation endpoint.
 pub struct Server {
@@ -102,7 +111,7 @@ async fn connection(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     };
     let upgraded = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::accept_hdr_async(stream, callback),
+        tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(socket_config())),
     )
     .await;
     let ws = match upgraded {
