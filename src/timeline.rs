@@ -379,11 +379,11 @@ impl Timeline {
         let count = (to - self.written) as usize;
         let from_queue = count.min(self.pending.len());
         if (count - from_queue) as u64 > MAX_SILENCE_WRITTEN {
-            emitted.audio.extend(self.pending.drain(..from_queue));
+            take_front(&mut self.pending, from_queue, &mut emitted.audio);
             emitted.silent_until = Some(to);
         } else {
             emitted.audio.reserve(count);
-            emitted.audio.extend(self.pending.drain(..from_queue));
+            take_front(&mut self.pending, from_queue, &mut emitted.audio);
             emitted.audio.resize(count, 0);
         }
         self.dequeued_total += from_queue as u64;
@@ -426,9 +426,42 @@ impl Timeline {
     }
 }
 
+/// Moves the first `n` samples of `queue` to the end of `into`, as two slice copies: draining
+/// a `VecDeque` through an iterator copies sample by sample, a visible cost at hundreds of
+/// streams.
+fn take_front(queue: &mut VecDeque<i16>, n: usize, into: &mut Vec<i16>) {
+    let (front, back) = queue.as_slices();
+    let from_front = n.min(front.len());
+    into.extend_from_slice(&front[..from_front]);
+    into.extend_from_slice(&back[..n - from_front]);
+    queue.drain(..n);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn take_front_keeps_order_across_the_deque_wrapping() {
+        // Pushing at the back after popping at the front wraps the ring buffer, so the
+        // samples lie in two slices.
+        let mut queue: VecDeque<i16> = VecDeque::with_capacity(8);
+        queue.extend(0..8);
+        queue.drain(..5);
+        queue.extend(8..12);
+        assert!(!queue.as_slices().1.is_empty(), "not wrapped");
+        for n in 0..=queue.len() {
+            let mut copy = queue.clone();
+            let mut out = vec![-1];
+            take_front(&mut copy, n, &mut out);
+            let expected: Vec<i16> = std::iter::once(-1).chain(5..5 + n as i16).collect();
+            assert_eq!(out, expected);
+            assert_eq!(
+                copy.iter().copied().collect::<Vec<_>>(),
+                (5 + n as i16..12).collect::<Vec<_>>()
+            );
+        }
+    }
     use crate::placement::ALIGN_LAG;
 
     const MS: u64 = 24;
