@@ -440,6 +440,18 @@ fn take_front(queue: &mut VecDeque<i16>, n: usize, into: &mut Vec<i16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::placement::ALIGN_LAG;
+
+    const MS: u64 = 24;
+    const S: u64 = 24_000;
+
+    fn settings(cues: bool) -> CueSettings {
+        crate::captions::default_settings(cues)
+    }
+
+    fn timeline() -> Timeline {
+        Timeline::new(settings(false), 1 << 24)
+    }
 
     #[test]
     fn take_front_keeps_order_across_the_deque_wrapping() {
@@ -461,18 +473,6 @@ mod tests {
                 (5 + n as i16..12).collect::<Vec<_>>()
             );
         }
-    }
-    use crate::placement::ALIGN_LAG;
-
-    const MS: u64 = 24;
-    const S: u64 = 24_000;
-
-    fn settings(cues: bool) -> CueSettings {
-        crate::captions::default_settings(cues)
-    }
-
-    fn timeline() -> Timeline {
-        Timeline::new(settings(false), 1 << 24)
     }
 
     #[test]
