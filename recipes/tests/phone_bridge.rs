@@ -269,13 +269,21 @@ impl Heard {
         self.time(frame)
     }
 
+    /// The frame starting nearest to a clock time. Rounded, not compared: `time(i) + 0.2` need
+    /// not be `time(i + 10)` in floating point, and whether it is depends on the clock's value
+    /// (at some clock readings a 0.2 s window held 9 frames).
+    fn frame_at(&self, t: f64) -> usize {
+        ((t - self.start) * RATE / FRAME as f64).round().max(0.0) as usize
+    }
+
     /// RMS of what is not the tone between two clock times.
     fn rest_rms(&self, from: f64, to: f64) -> f64 {
-        let frames: Vec<f64> = (0..self.rest.len())
-            .filter(|&i| self.time(i) >= from && self.time(i + 1) <= to)
-            .map(|i| self.rest[i])
-            .collect();
-        assert!(frames.len() >= 10, "{from:.2}–{to:.2}: too short");
+        let (first, end) = (self.frame_at(from), self.frame_at(to));
+        assert!(
+            end <= self.rest.len() && end >= first + 10,
+            "{from:.2}–{to:.2}: too short or past the end"
+        );
+        let frames = &self.rest[first..end];
         (frames.iter().map(|r| r * r).sum::<f64>() / frames.len() as f64).sqrt()
     }
 }
