@@ -1687,37 +1687,40 @@ fn section_capacity(cfg: &Config, child: &ChildServer, rows: &mut Vec<Row>) {
         .iter()
         .filter_map(|r| per_stream(r.baseline_at_capacity()))
         .collect::<Vec<_>>();
-    let pick = |v: &[(f64, f64, f64, f64)], f: fn(&(f64, f64, f64, f64)) -> f64| {
+    type PerStream = (f64, f64, f64, f64);
+    let pick = |v: &[PerStream], f: fn(&PerStream) -> f64| {
         capacity::spread(&v.iter().map(f).collect::<Vec<_>>())
     };
-    rows.push(Row {
-        figure: "3. CPU per stream at capacity, % of a core".into(),
+    // One figure per stream: the element's own and the server's, against the baseline's own.
+    let per_stream_row = |figure: &str,
+                          own: fn(&PerStream) -> f64,
+                          server: fn(&PerStream) -> f64,
+                          decimals: usize| Row {
+        figure: figure.into(),
         value: format!(
             "{} (+ server {})",
-            fmt_spread(pick(&element_per, |p| p.0), 3),
-            fmt_spread(pick(&element_per, |p| p.1), 3)
+            fmt_spread(pick(&element_per, own), decimals),
+            fmt_spread(pick(&element_per, server), decimals)
         ),
         baseline: format!(
             "{} (no element)",
-            fmt_spread(pick(&baseline_per, |p| p.0), 3)
+            fmt_spread(pick(&baseline_per, own), decimals)
         ),
         target: "-".into(),
         pass: None,
-    });
-    rows.push(Row {
-        figure: "3. RSS growth per stream at capacity, MB".into(),
-        value: format!(
-            "{} (+ server {})",
-            fmt_spread(pick(&element_per, |p| p.2), 2),
-            fmt_spread(pick(&element_per, |p| p.3), 2)
-        ),
-        baseline: format!(
-            "{} (no element)",
-            fmt_spread(pick(&baseline_per, |p| p.2), 2)
-        ),
-        target: "-".into(),
-        pass: None,
-    });
+    };
+    rows.push(per_stream_row(
+        "3. CPU per stream at capacity, % of a core",
+        |p| p.0,
+        |p| p.1,
+        3,
+    ));
+    rows.push(per_stream_row(
+        "3. RSS growth per stream at capacity, MB",
+        |p| p.2,
+        |p| p.3,
+        2,
+    ));
     let loads = reps
         .iter()
         .map(Repetition::load_range)

@@ -280,16 +280,21 @@ mod tests {
         assert!((audio[47_999] - 800).abs() <= 20, "{}", audio[47_999]);
     }
 
-    #[test]
-    fn fallback_plays_the_original_in_full_during_an_outage() {
-        let mut mix = OriginalMix::new(MixSettings {
+    /// No original under the translation, the original in full during outages, no ramps.
+    fn fallback_only() -> MixSettings {
+        MixSettings {
             original_volume: 0.0,
             duck_level: 0.25,
             attack: 0,
             release: 0,
             fallback_original: true,
             captions_only: false,
-        });
+        }
+    }
+
+    #[test]
+    fn fallback_plays_the_original_in_full_during_an_outage() {
+        let mut mix = OriginalMix::new(fallback_only());
         mix.push_original(&vec![1000; 30_000]);
         mix.outage_started(10_000);
         mix.outage_ended(20_000);
@@ -303,14 +308,7 @@ mod tests {
 
     #[test]
     fn the_default_fallback_leaves_translation_untouched_outside_outages_and_not_in_them() {
-        let mut mix = OriginalMix::new(MixSettings {
-            original_volume: 0.0,
-            duck_level: 0.25,
-            attack: 0,
-            release: 0,
-            fallback_original: true,
-            captions_only: false,
-        });
+        let mut mix = OriginalMix::new(fallback_only());
         mix.push_original(&vec![1000; 30_000]);
         mix.outage_started(20_000);
         mix.outage_ended(25_000);

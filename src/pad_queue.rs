@@ -143,12 +143,10 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    #[test]
-    fn flushing_wakes_a_blocked_producer_and_consumer() {
-        gst::init().unwrap();
-        let queue = Arc::new(PadQueue::new(1));
-        queue.set_flushing(false);
-        queue.push_nowait(Item::Event(gst::event::Eos::new()));
+    /// A thread waiting for room in the full `queue`, checked to be still waiting after 50 ms.
+    fn blocked_producer(
+        queue: &Arc<PadQueue>,
+    ) -> std::thread::JoinHandle<Result<gst::FlowSuccess, gst::FlowError>> {
         let producer = {
             let queue = queue.clone();
             std::thread::spawn(move || queue.wait_for_room())
@@ -158,6 +156,16 @@ mod tests {
             !producer.is_finished(),
             "a full queue makes the producer wait"
         );
+        producer
+    }
+
+    #[test]
+    fn flushing_wakes_a_blocked_producer_and_consumer() {
+        gst::init().unwrap();
+        let queue = Arc::new(PadQueue::new(1));
+        queue.set_flushing(false);
+        queue.push_nowait(Item::Event(gst::event::Eos::new()));
+        let producer = blocked_producer(&queue);
         queue.set_flushing(true);
         assert_eq!(producer.join().unwrap(), Err(gst::FlowError::Flushing));
         assert!(queue.pop().is_none());
@@ -181,15 +189,7 @@ mod tests {
         assert!(consumer.join().unwrap());
 
         queue.push_nowait(Item::Event(gst::event::Eos::new()));
-        let producer = {
-            let queue = queue.clone();
-            std::thread::spawn(move || queue.wait_for_room())
-        };
-        std::thread::sleep(Duration::from_millis(50));
-        assert!(
-            !producer.is_finished(),
-            "a full queue makes the producer wait"
-        );
+        let producer = blocked_producer(&queue);
         assert!(queue.pop().is_some());
         assert_eq!(producer.join().unwrap(), Ok(gst::FlowSuccess::Ok));
     }

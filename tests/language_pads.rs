@@ -106,6 +106,22 @@ fn check_tags(
     }
 }
 
+/// The audio pad's buffers cover the whole input, with no holes.
+fn check_covers_input(run: &Run, audio: &str, failures: &mut Vec<String>) {
+    let (holes, covered) = audio_coverage(run.pad(audio), 0.0005);
+    match covered {
+        Some(c) if c.start <= run.input_start + 0.001 && c.end >= run.input_end - 0.001 => {}
+        other => failures.push(format!("{audio} covers {other:?}, not the whole input")),
+    }
+    if !holes.is_empty() {
+        failures.push(format!(
+            "{audio}: {} holes, first {:?}",
+            holes.len(),
+            holes[0]
+        ));
+    }
+}
+
 /// The final `stats` of each language says it was sent the whole input.
 fn check_stats(run: &Run, languages: &[&str], failures: &mut Vec<String>) {
     for language in languages {
@@ -206,18 +222,7 @@ fn two_requested_languages_beside_the_always_pads_live_all_on_time() {
         ("src_de", "subtitle_src_de"),
     ] {
         // Each language's audio covers the input; each answers every sentence once, after it.
-        let (holes, covered) = audio_coverage(run.pad(audio), 0.0005);
-        match covered {
-            Some(c) if c.start <= run.input_start + 0.001 && c.end >= run.input_end - 0.001 => {}
-            other => failures.push(format!("{audio} covers {other:?}, not the whole input")),
-        }
-        if !holes.is_empty() {
-            failures.push(format!(
-                "{audio}: {} holes, first {:?}",
-                holes.len(),
-                holes[0]
-            ));
-        }
+        check_covers_input(&run, audio, &mut failures);
         let said = spoken_text(&run, text);
         let answered = answers(&said);
         println!("{text}: {answered:?}");
@@ -289,18 +294,7 @@ fn each_requested_language_speaks_and_writes_its_own_language() {
             )
         };
         // The audio covers the input, with translated speech, never ahead of its source.
-        let (holes, covered) = audio_coverage(run.pad(&audio), 0.0005);
-        match covered {
-            Some(c) if c.start <= run.input_start + 0.001 && c.end >= run.input_end - 0.001 => {}
-            other => failures.push(format!("{audio} covers {other:?}, not the whole input")),
-        }
-        if !holes.is_empty() {
-            failures.push(format!(
-                "{audio}: {} holes, first {:?}",
-                holes.len(),
-                holes[0]
-            ));
-        }
+        check_covers_input(&run, &audio, &mut failures);
         let spans = sound_spans(run.pad(&audio));
         let speech: f64 = spans.iter().map(|s| s.duration()).sum();
         println!("{audio}: {speech:.2} s of translated speech in {spans:?}");

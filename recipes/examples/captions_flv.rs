@@ -151,18 +151,7 @@ pub fn run(args: &Args) -> Result<Vec<(String, Vec<TimedCue>)>, String> {
         ..args.translate.clone()
     };
     options.apply_to(pipeline.upcast_ref(), "translate")?;
-    let mut collected = Vec::new();
-    for language in &args.languages {
-        let sink = pipeline
-            .by_name(&format!("cues_{language}"))
-            .expect("in the description");
-        collected.push((language.clone(), recipes::cues::collect(&sink)?));
-    }
-    recipes::run::run_to_end(&pipeline, &recipes::run::Stop::new())?;
-    Ok(collected
-        .into_iter()
-        .map(|(language, cues)| (language, cues.lock().unwrap().clone()))
-        .collect())
+    recipes::cues::run_collecting_languages(&pipeline, &args.languages)
 }
 
 fn main() -> ExitCode {

@@ -122,17 +122,8 @@ pub fn run(args: &Args) -> Result<Vec<(String, Vec<TimedCue>)>, String> {
     };
     let pipeline = recipes::run::launch(&pipeline_description(args))?;
     options.apply_to(pipeline.upcast_ref(), "translate")?;
-    let mut collected = Vec::new();
-    for language in &args.languages {
-        let sink = pipeline
-            .by_name(&format!("cues_{language}"))
-            .expect("in the description");
-        collected.push((language.clone(), recipes::cues::collect(&sink)?));
-    }
-    recipes::run::run_to_end(&pipeline, &recipes::run::Stop::new())?;
     let mut results = Vec::new();
-    for (language, cues) in collected {
-        let cues = cues.lock().unwrap().clone();
+    for (language, cues) in recipes::cues::run_collecting_languages(&pipeline, &args.languages)? {
         for (extension, text) in [("srt", to_srt(&cues)), ("vtt", to_webvtt(&cues))] {
             let path = args.output(&language, extension);
             std::fs::write(&path, text).map_err(|e| format!("cannot write {path}: {e}"))?;

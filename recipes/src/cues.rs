@@ -93,3 +93,23 @@ pub fn print(cues: &[TimedCue]) {
         );
     }
 }
+
+/// Runs `pipeline` to its end and returns, per language, the cues its `cues_<language>` sink
+/// received: the recipes with one caption or subtitle output per language name them so.
+pub fn run_collecting_languages(
+    pipeline: &gst::Pipeline,
+    languages: &[String],
+) -> Result<Vec<(String, Vec<TimedCue>)>, String> {
+    let mut collected = Vec::new();
+    for language in languages {
+        let sink = pipeline
+            .by_name(&format!("cues_{language}"))
+            .ok_or_else(|| format!("no cues_{language} in the pipeline"))?;
+        collected.push((language.clone(), collect(&sink)?));
+    }
+    crate::run::run_to_end(pipeline, &crate::run::Stop::new())?;
+    Ok(collected
+        .into_iter()
+        .map(|(language, cues)| (language, cues.lock().unwrap().clone()))
+        .collect())
+}

@@ -39,18 +39,7 @@ fn translation_is_captioned_in_the_video_and_spoken_in_the_sound() {
         results.iter().map(|(l, _)| l.as_str()).collect::<Vec<_>>(),
         ["es", "fr"]
     );
-    let mut sessions: Vec<String> = server
-        .records()
-        .sessions()
-        .iter()
-        .filter_map(|s| {
-            s.events.iter().find(|e| e.kind == "session.update")?.json["session"]["audio"]["output"]
-                ["language"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
-    sessions.sort();
+    let sessions = session_languages(&server);
     assert_eq!(sessions, ["es", "fr"], "one session per language");
 
     let flv = format!(

@@ -165,18 +165,7 @@ fn renditions_are_labelled_playable_and_subtitles_follow_the_translated_speech()
         assert_translations_of(&texts, &video);
     }
     // One session per language, each asked for its language.
-    let mut languages: Vec<String> = server
-        .records()
-        .sessions()
-        .iter()
-        .filter_map(|s| {
-            s.events.iter().find(|e| e.kind == "session.update")?.json["session"]["audio"]["output"]
-                ["language"]
-                .as_str()
-                .map(str::to_owned)
-        })
-        .collect();
-    languages.sort();
+    let languages = session_languages(&server);
     assert_eq!(languages, ["es", "fr"]);
 
     // The master playlist: two labelled audio renditions, the subtitles, and the video variant.

@@ -314,24 +314,24 @@ impl Lane {
                 .as_ref()
                 .map_or(0, |c| get(c.stats()).load(Ordering::Relaxed))
         };
-        let (written, pending, dropped_translation, silence_skipped) = {
+        let (written, pending, dropped_translation, silence_skipped);
+        let (overproduced, gap_skipped, text_dropped, source_text_dropped);
+        {
             let output = self.output.lock().unwrap();
-            (
-                output.timeline.written(),
-                output.timeline.pending(),
-                output.timeline.dropped(),
-                output.timeline.silence_skipped(),
-            )
-        };
-        let (overproduced, gap_skipped, text_dropped, source_text_dropped) = {
-            let output = self.output.lock().unwrap();
-            (
+            let timeline = &output.timeline;
+            (written, pending, dropped_translation, silence_skipped) = (
+                timeline.written(),
+                timeline.pending(),
+                timeline.dropped(),
+                timeline.silence_skipped(),
+            );
+            (overproduced, gap_skipped, text_dropped, source_text_dropped) = (
                 output.speech_budget.dropped(),
                 output.sent_to_input.total_skipped(),
-                output.timeline.text_dropped(),
-                output.timeline.source_text_dropped(),
-            )
-        };
+                timeline.text_dropped(),
+                timeline.source_text_dropped(),
+            );
+        }
         let mut delays: Vec<u64> = self.delays.lock().unwrap().iter().copied().collect();
         delays.sort_unstable();
         let percentile = |p: f64| {

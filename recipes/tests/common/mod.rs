@@ -110,6 +110,23 @@ pub fn server_options(server: &BackgroundServer, language: &str) -> TranslateOpt
     }
 }
 
+/// The target language each of the server's sessions asked for, sorted.
+pub fn session_languages(server: &BackgroundServer) -> Vec<String> {
+    let mut languages: Vec<String> = server
+        .records()
+        .sessions()
+        .iter()
+        .filter_map(|s| {
+            s.events.iter().find(|e| e.kind == "session.update")?.json["session"]["audio"]["output"]
+                ["language"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect();
+    languages.sort();
+    languages
+}
+
 /// "Frase n de D ms." → (n, D in seconds); panics on anything else.
 pub fn parse_translation(text: &str) -> (u32, f64) {
     let parsed = text
