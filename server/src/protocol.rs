@@ -426,16 +426,19 @@ pub mod server {
     }
 
     /// One audio delta; callers keep `pcm` at most [`MAX_DELTA_SAMPLES`] long.
-    pub fn output_audio_delta(event_id: &str, pcm: &[i16], elapsed_ms: u64) -> Value {
-        json!({
-            "type": "session.output_audio.delta",
-            "event_id": event_id,
-            "delta": encode_audio(pcm),
-            "sample_rate": SAMPLE_RATE,
-            "channels": 1,
-            "format": "pcm16",
-            "elapsed_ms": elapsed_ms,
-        })
+    /// The event's JSON text, written directly: the bulk of what a session sends, and base64
+    /// and an event id need no escaping, so building a JSON value and scanning the audio for
+    /// characters to escape is wasted work.
+    pub fn output_audio_delta(event_id: &str, pcm: &[i16], elapsed_ms: u64) -> String {
+        debug_assert!(
+            event_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        );
+        format!(
+            r#"{{"type":"session.output_audio.delta","event_id":"{event_id}","delta":"{}","sample_rate":{SAMPLE_RATE},"channels":1,"format":"pcm16","elapsed_ms":{elapsed_ms}}}"#,
+            encode_audio(pcm)
+        )
     }
 
     /// An `error` event; `client_event_id` points at the offending client event, if it had one.
@@ -531,6 +534,28 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.code, "invalid_value");
         assert!(check(json!([1])).is_err());
+    }
+
+    #[test]
+    fn an_audio_delta_written_directly_is_the_json_event() {
+        let pcm: Vec<i16> = (0..4800).map(|i| (i * 37 % 65536 - 32768) as i16).collect();
+        for pcm in [&pcm[..], &pcm[..1], &[]] {
+            let text = server::output_audio_delta("ev_12", pcm, 1400);
+            let v: Value = serde_json::from_str(&text).expect("valid JSON");
+            assert_eq!(
+                v,
+                json!({
+                    "type": "session.output_audio.delta",
+                    "event_id": "ev_12",
+                    "delta": encode_audio(pcm),
+                    "sample_rate": SAMPLE_RATE,
+                    "channels": 1,
+                    "format": "pcm16",
+                    "elapsed_ms": 1400,
+                })
+            );
+            assert_eq!(decode_audio(v["delta"].as_str().unwrap()).unwrap(), pcm);
+        }
     }
 
     #[test]

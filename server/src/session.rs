@@ -254,10 +254,11 @@ impl Session {
     }
 
     async fn send(&mut self, v: Value) -> Result<(), Gone> {
-        self.sink
-            .send(Message::text(v.to_string()))
-            .await
-            .map_err(|_| Gone)
+        self.send_text(v.to_string()).await
+    }
+
+    async fn send_text(&mut self, text: String) -> Result<(), Gone> {
+        self.sink.send(Message::text(text)).await.map_err(|_| Gone)
     }
 
     async fn send_error(
@@ -731,7 +732,7 @@ impl Session {
                 for _ in 0..self.audio_repeat {
                     for chunk in pcm.chunks(MAX_DELTA_SAMPLES) {
                         let id = self.event_id();
-                        self.send(server::output_audio_delta(&id, chunk, elapsed_ms))
+                        self.send_text(server::output_audio_delta(&id, chunk, elapsed_ms))
                             .await?;
                     }
                 }

@@ -1,9 +1,11 @@
 //! The engine thread of one session: engines are synchronous and may block for hundreds of ms, so
 //! each session drives its engine from a std thread fed by a channel, and gets outputs back on a tokio
 //! channel. The thread ends when the session drops its sender (client gone) or after `Finish`.
+//! An engine that never blocks ([`EngineFactory::answers_at_once`]) runs on the session's own
+//! task instead: the same commands and outputs, without two thread hand-overs per chunk.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -53,6 +55,8 @@ pub(crate) struct Worker {
     thread: Option<JoinHandle<()>>,
     /// Set when the session is gone: skip queued work.
     cancel: Arc<AtomicBool>,
+    /// The engine of an inline worker, run by [`Worker::send`]; `None` once it has ended.
+    inline: Option<Mutex<Option<State>>>,
 }
 
 impl Worker {
@@ -62,8 +66,16 @@ impl Worker {
         initial: EngineConfig,
         events: UnboundedSender<WorkerEvent>,
     ) -> std::io::Result<Worker> {
-        let (tx, rx) = mpsc::channel();
         let cancel = Arc::new(AtomicBool::new(false));
+        if factory.answers_at_once() {
+            return Ok(Worker {
+                tx: None,
+                thread: None,
+                cancel,
+                inline: Some(Mutex::new(Some(State::new(factory, initial, events)))),
+            });
+        }
+        let (tx, rx) = mpsc::channel();
         let c = cancel.clone();
         let thread = std::thread::Builder::new()
             .name(name)
@@ -72,21 +84,34 @@ impl Worker {
             tx: Some(tx),
             thread: Some(thread),
             cancel,
+            inline: None,
         })
     }
 
-    /// Queues a command; a stopped thread is not an error here (the session notices by other means).
+    /// Queues a command (inline: carries it out); a stopped engine is not an error here (the
+    /// session notices by other means).
     pub(crate) fn send(&self, cmd: Command) {
-        if let Some(tx) = &self.tx {
+        if let Some(inline) = &self.inline {
+            let mut state = inline.lock().unwrap();
+            if let Some(st) = state.as_mut()
+                && !st.handle(cmd)
+            {
+                *state = None;
+            }
+        } else if let Some(tx) = &self.tx {
             let _ = tx.send(cmd);
         }
     }
 
     /// Waits for the thread (off the async executor). With `cancel`, queued work is skipped;
-    /// without, the thread ends after `Finish` or once it has drained its queue.
+    /// without, the thread ends after `Finish` or once it has drained its queue. An inline
+    /// engine has nothing queued: it is dropped.
     pub(crate) async fn stop(mut self, cancel: bool) {
         if cancel {
             self.cancel.store(true, Ordering::Relaxed);
+        }
+        if let Some(inline) = &self.inline {
+            inline.lock().unwrap().take();
         }
         self.tx.take();
         if let Some(t) = self.thread.take() {
@@ -120,6 +145,63 @@ const KEEPALIVE_AFTER: u64 = 24_000;
 const KEEPALIVE_SAMPLES: usize = 4_800;
 
 impl State {
+    fn new(
+        factory: Arc<dyn EngineFactory>,
+        initial: EngineConfig,
+        events: UnboundedSender<WorkerEvent>,
+    ) -> Self {
+        State {
+            factory,
+            desired: initial,
+            engine: None,
+            failed: None,
+            samples: 0,
+            samples_at_output: 0,
+            events,
+        }
+    }
+
+    /// Carries out one command; false once the engine has ended (after `Finish`, or the session
+    /// is gone).
+    fn handle(&mut self, cmd: Command) -> bool {
+        match cmd {
+            Command::Configure(cfg) => {
+                self.desired = cfg;
+                self.ensure_engine()
+            }
+            Command::Audio(pcm) => {
+                self.samples += pcm.len() as u64;
+                if !self.ensure_engine() {
+                    return false;
+                }
+                match &mut self.engine {
+                    Some((_, e)) => {
+                        let mut out = e.push_audio(&pcm);
+                        if out.is_empty()
+                            && self.samples >= self.samples_at_output + KEEPALIVE_AFTER
+                        {
+                            out.push(EngineOutput::OutputAudio(vec![0; KEEPALIVE_SAMPLES]));
+                        }
+                        self.forward(out)
+                    }
+                    None => true,
+                }
+            }
+            Command::Sync => self.events.send(WorkerEvent::Synced).is_ok(),
+            Command::Finish => {
+                let out = match &mut self.engine {
+                    Some((_, e)) => e.finish(),
+                    None => Vec::new(),
+                };
+                self.engine = None;
+                if self.forward(out) {
+                    let _ = self.events.send(WorkerEvent::Finished);
+                }
+                false
+            }
+        }
+    }
+
     fn elapsed_ms(&self) -> u64 {
         self.samples * 1000 / 24_000 / 200 * 200
     }
@@ -182,55 +264,79 @@ fn run(
     events: UnboundedSender<WorkerEvent>,
     cancel: Arc<AtomicBool>,
 ) {
-    let mut st = State {
-        factory,
-        desired: initial,
-        engine: None,
-        failed: None,
-        samples: 0,
-        samples_at_output: 0,
-        events,
-    };
+    let mut st = State::new(factory, initial, events);
     for cmd in rx {
-        if cancel.load(Ordering::Relaxed) {
+        if cancel.load(Ordering::Relaxed) || !st.handle(cmd) {
             return;
         }
-        let alive = match cmd {
-            Command::Configure(cfg) => {
-                st.desired = cfg;
-                st.ensure_engine()
-            }
-            Command::Audio(pcm) => {
-                st.samples += pcm.len() as u64;
-                if !st.ensure_engine() {
-                    return;
-                }
-                match &mut st.engine {
-                    Some((_, e)) => {
-                        let mut out = e.push_audio(&pcm);
-                        if out.is_empty() && st.samples >= st.samples_at_output + KEEPALIVE_AFTER {
-                            out.push(EngineOutput::OutputAudio(vec![0; KEEPALIVE_SAMPLES]));
-                        }
-                        st.forward(out)
-                    }
-                    None => true,
-                }
-            }
-            Command::Sync => st.events.send(WorkerEvent::Synced).is_ok(),
-            Command::Finish => {
-                let out = match &mut st.engine {
-                    Some((_, e)) => e.finish(),
-                    None => Vec::new(),
-                };
-                st.engine = None;
-                if st.forward(out) {
-                    let _ = st.events.send(WorkerEvent::Finished);
-                }
-                return;
-            }
-        };
-        if !alive {
-            return;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::echo::EchoEngineFactory;
+
+    /// The echo engine, run on a thread of its own as a blocking engine would be.
+    struct Threaded(EchoEngineFactory);
+
+    impl EngineFactory for Threaded {
+        fn name(&self) -> &'static str {
+            "threaded echo"
         }
+        fn supported_languages(&self) -> Vec<&'static str> {
+            self.0.supported_languages()
+        }
+        fn create(&self, language: &str, transcribe: bool) -> Result<Box<dyn Engine>, String> {
+            self.0.create(language, transcribe)
+        }
+    }
+
+    fn config(language: &str) -> EngineConfig {
+        EngineConfig {
+            language: language.into(),
+            transcribe: true,
+            options: SessionOptions::default(),
+        }
+    }
+
+    /// Every event a worker sends for the same commands, in order, until it finishes.
+    async fn events_of(factory: Arc<dyn EngineFactory>) -> Vec<String> {
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let worker = Worker::spawn("test".into(), factory, config("es"), tx).unwrap();
+        worker.send(Command::Configure(config("es")));
+        for n in [1, 4800, 4800, 24_000, 7] {
+            worker.send(Command::Audio((0..n).map(|i| i as i16).collect()));
+        }
+        worker.send(Command::Sync);
+        // A language the engine does not take: no engine, no output, the input still counted.
+        worker.send(Command::Configure(config("xx")));
+        worker.send(Command::Audio(vec![1; 4800]));
+        worker.send(Command::Configure(config("fr")));
+        worker.send(Command::Audio(vec![2; 30_000]));
+        worker.send(Command::Finish);
+        worker.send(Command::Audio(vec![3; 4800]));
+        let mut events = Vec::new();
+        while let Some(event) = rx.recv().await {
+            let finished = matches!(event, WorkerEvent::Finished);
+            events.push(format!("{event:?}"));
+            if finished {
+                break;
+            }
+        }
+        worker.stop(false).await;
+        assert!(rx.recv().await.is_none(), "nothing after Finished");
+        events
+    }
+
+    #[tokio::test]
+    async fn an_inline_engine_sends_what_the_same_engine_on_a_thread_sends() {
+        assert!(EchoEngineFactory::new().answers_at_once());
+        let inline = events_of(Arc::new(EchoEngineFactory::new())).await;
+        let threaded = events_of(Arc::new(Threaded(EchoEngineFactory::new()))).await;
+        assert_eq!(inline, threaded);
+        let texts = inline.iter().filter(|e| e.contains("Transcript")).count();
+        assert_eq!(texts, 4, "a text each second of input, both ways: {inline:#?}");
+        assert!(inline.iter().any(|e| e == "Synced"));
     }
 }

@@ -35,6 +35,9 @@ impl EngineFactory for EchoEngineFactory {
     fn supported_languages(&self) -> Vec<&'static str> {
         TARGET_LANGUAGES.to_vec()
     }
+    fn answers_at_once(&self) -> bool {
+        true
+    }
     fn create(&self, _target_language: &str, transcribe: bool) -> Result<Box<dyn Engine>, String> {
         Ok(Box::new(EchoEngine {
             transcribe,

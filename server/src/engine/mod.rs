@@ -56,4 +56,9 @@ pub trait EngineFactory: Send + Sync {
         let _ = options;
         self.create(target_language, transcribe)
     }
+    /// Its engines answer within microseconds and never block (no model, no child process), so
+    /// they run on the session's own task rather than a thread of their own (see `worker.rs`).
+    fn answers_at_once(&self) -> bool {
+        false
+    }
 }
