@@ -251,11 +251,25 @@ impl Lane {
         for item in items.audio {
             self.audio.push_nowait(item);
         }
-        for item in items.text {
-            self.text.push_nowait(item);
+        self.push_text(PadKind::Text, items.text);
+        self.push_text(PadKind::SourceText, items.source_text);
+    }
+
+    /// GAPs only tell downstream that time passed without text: a text pad with nothing linked
+    /// has nobody to tell, and waking its task ten times a second for them counts at hundreds of
+    /// streams. A pad linked later joins with the next GAP, like any late-linked branch.
+    fn push_text(&self, kind: PadKind, items: Vec<Item>) {
+        if items.is_empty() {
+            return;
         }
-        for item in items.source_text {
-            self.source_text.push_nowait(item);
+        let linked = self.pad(kind).is_some_and(|pad| pad.is_linked());
+        let queue = self.queue(kind);
+        for item in items {
+            let is_gap =
+                matches!(&item, Item::Event(event) if event.type_() == gst::EventType::Gap);
+            if linked || !is_gap {
+                queue.push_nowait(item);
+            }
         }
     }
 
