@@ -132,6 +132,103 @@ fn unlinked_text_pads_do_not_stop_the_audio() {
     );
 }
 
+/// Text pads with nothing linked get no GAP events queued (nobody to tell); one linked while
+/// playing gets the stream's sticky events, its GAPs and the text from then on.
+#[test]
+fn a_text_pad_linked_while_playing_gets_gaps_and_text_from_then_on() {
+    init();
+    let server = echo_server();
+    let pipeline = gst::parse::launch(&format!(
+        "audiotestsrc is-live=true wave=sine volume=0.3 samplesperbuffer=480 \
+         ! realtimetranslate name=t url={} api-key={KEY} ! fakesink sync=true",
+        server.url()
+    ))
+    .unwrap()
+    .downcast::<gst::Pipeline>()
+    .unwrap();
+    let translate = pipeline.by_name("t").unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let running = || {
+        pipeline
+            .clock()
+            .zip(pipeline.base_time())
+            .map_or(0.0, |(c, b)| (c.time() - b).seconds_f64())
+    };
+    while running() < 1.5 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let queue = gst::ElementFactory::make("queue").build().unwrap();
+    let sink = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .build()
+        .unwrap();
+    // (kind, PTS in s) of every GAP and text buffer that reaches the new branch.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(&str, f64)>::new()));
+    let caps_seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (log, caps_log) = (seen.clone(), caps_seen.clone());
+    sink.static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM,
+        move |_, info| {
+            match &info.data {
+                Some(gst::PadProbeData::Buffer(b)) => {
+                    let map = b.map_readable().unwrap();
+                    if String::from_utf8_lossy(&map).contains(" s]") {
+                        log.lock()
+                            .unwrap()
+                            .push(("text", b.pts().unwrap().seconds_f64()));
+                    }
+                }
+                Some(gst::PadProbeData::Event(e)) => match e.view() {
+                    gst::EventView::Gap(g) => {
+                        log.lock().unwrap().push(("gap", g.get().0.seconds_f64()));
+                    }
+                    gst::EventView::Caps(_) => {
+                        caps_log.store(true, std::sync::atomic::Ordering::SeqCst)
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    pipeline.add_many([&queue, &sink]).unwrap();
+    queue.link(&sink).unwrap();
+    queue.sync_state_with_parent().unwrap();
+    sink.sync_state_with_parent().unwrap();
+    let linked_at = running();
+    translate
+        .static_pad("subtitle_src")
+        .unwrap()
+        .link(&queue.static_pad("sink").unwrap())
+        .unwrap();
+    while running() < linked_at + 3.5 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        caps_seen.load(std::sync::atomic::Ordering::SeqCst),
+        "no caps on the new branch"
+    );
+    let gaps = seen.iter().filter(|s| s.0 == "gap").count();
+    let texts = seen.iter().filter(|s| s.0 == "text").count();
+    // 3.5 s linked, less the element's latency (under a second here): the echo engine's
+    // "[n s]" once a second, and GAPs for the time between them.
+    assert!(gaps >= 2, "{gaps} GAPs after linking: {seen:?}");
+    assert!(texts >= 2, "{texts} text buffers after linking: {seen:?}");
+    assert!(
+        seen.windows(2).all(|w| w[1].1 >= w[0].1),
+        "out of order: {seen:?}"
+    );
+    // They go on from about when the pad was linked, not from the stream's start.
+    assert!(
+        seen[0].1 >= linked_at - 1.5,
+        "first item at {} for a pad linked at {linked_at}",
+        seen[0].1
+    );
+}
+
 #[test]
 fn flushing_seek_restarts_the_session_cleanly() {
     init();

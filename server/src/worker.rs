@@ -336,7 +336,10 @@ mod tests {
         let threaded = events_of(Arc::new(Threaded(EchoEngineFactory::new()))).await;
         assert_eq!(inline, threaded);
         let texts = inline.iter().filter(|e| e.contains("Transcript")).count();
-        assert_eq!(texts, 4, "a text each second of input, both ways: {inline:#?}");
+        assert_eq!(
+            texts, 4,
+            "a text each second of input, both ways: {inline:#?}"
+        );
         assert!(inline.iter().any(|e| e == "Synced"));
     }
 }
