@@ -125,6 +125,8 @@ pub struct Output {
     answered: Option<Answered>,
     /// The engine's progress that came with the output being delivered (`elapsed_ms`).
     reported_progress: Option<u64>,
+    /// Live: translated speech arrived since the last write (see [`Output::input_reached`]).
+    arrived: bool,
     onsets: OnsetDetector,
     text_pad: TextPad,
     source_text_pad: TextPad,
@@ -149,6 +151,7 @@ impl Output {
             write_lag,
             answered: None,
             reported_progress: None,
+            arrived: false,
             onsets: OnsetDetector::new(),
             text_pad: TextPad::default(),
             source_text_pad: TextPad::default(),
@@ -222,7 +225,12 @@ impl Output {
         }
         let (progress, due) = self.progress();
         let cues = self.timeline.push_audio(samples, arrived, progress, due);
-        let mut items = self.write_arrived();
+        let mut items = if self.answered.is_some() {
+            self.write_arrived()
+        } else {
+            self.arrived = true;
+            PadItems::default()
+        };
         items.text.extend(self.cue_items(&cues, false));
         items
     }
@@ -295,13 +303,21 @@ impl Output {
         }
     }
 
-    /// The input now reaches `input_end`: output is written up to where it is due.
+    /// The input now reaches `input_end`: output is written up to where it is due, and live,
+    /// translated speech that has arrived goes out up to the input's end (when it is heard does
+    /// not change, only how soon downstream has it). Live speech waits for this next input
+    /// buffer rather than going out from the network thread as it arrives: that would wake
+    /// the src pad's task from there for every delta, which was the largest cost of the
+    /// network threads at hundreds of streams. It is due `latency` later than this anyway.
     pub fn input_reached(&mut self, input_end: u64) -> PadItems {
         self.input_end = Some(input_end);
         if let Some(answered) = &mut self.answered {
             answered.input_reached(Instant::now(), input_end);
         }
         let due = self.due(input_end);
+        if std::mem::take(&mut self.arrived) {
+            return self.advance_to(due.max(self.timeline.speech_end().min(input_end)));
+        }
         self.advance_to(due)
     }
 
@@ -323,19 +339,13 @@ impl Output {
         self.items(emitted)
     }
 
-    /// The engine said something. Live, what is queued goes out at once, up to the input's end,
-    /// rather than with the next input buffer (when it is heard does not change, only how soon
-    /// downstream has it). Non-live, the engine's progress is what moves the write head: output
-    /// goes out up to where it is now due (the streaming thread may be waiting meanwhile).
+    /// Non-live, the engine said something: its progress is what moves the write head, so
+    /// output goes out up to where it is now due (the streaming thread may be waiting meanwhile).
     fn write_arrived(&mut self) -> PadItems {
         let Some(input_end) = self.input_end else {
             return PadItems::default();
         };
-        let to = if self.answered.is_some() {
-            self.due(input_end)
-        } else {
-            self.timeline.speech_end().min(input_end)
-        };
+        let to = self.due(input_end);
         self.advance_to(to)
     }
 
