@@ -256,8 +256,8 @@ impl Lane {
     }
 
     /// GAPs only tell downstream that time passed without text: a text pad with nothing linked
-    /// has nobody to tell, and waking its task ten times a second for them counts at hundreds of
-    /// streams. A pad linked later joins with the next GAP, like any late-linked branch.
+    /// has nobody to tell, and waking its task for them (up to ten times a second) counts at
+    /// hundreds of streams. A pad linked later joins with the next GAP, like any late-linked branch.
     fn push_text(&self, kind: PadKind, items: Vec<Item>) {
         if items.is_empty() {
             return;

@@ -315,10 +315,14 @@ impl Output {
             answered.input_reached(Instant::now(), input_end);
         }
         let due = self.due(input_end);
-        if std::mem::take(&mut self.arrived) {
-            return self.advance_to(due.max(self.timeline.speech_end().min(input_end)));
+        if !self.arrived {
+            return self.advance_to(due);
         }
-        self.advance_to(due)
+        let to = due.max(self.timeline.speech_end().min(input_end));
+        let items = self.advance_to(to);
+        // Less than a write step arrived: it goes with a later buffer.
+        self.arrived = self.timeline.written() < to;
+        items
     }
 
     /// Writes up to `to`, once that is at least [`MIN_WRITE_SAMPLES`] past what is written.
