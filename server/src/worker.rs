@@ -48,15 +48,23 @@ pub(crate) enum WorkerEvent {
     Synced,
 }
 
-/// Handle on a running engine thread.
+/// Handle on a running engine.
 /// Dropping it (session task aborted) cancels the thread without waiting for it.
 pub(crate) struct Worker {
-    tx: Option<mpsc::Sender<Command>>,
-    thread: Option<JoinHandle<()>>,
-    /// Set when the session is gone: skip queued work.
+    runner: Runner,
+    /// Set when the session is gone: the thread skips queued work.
     cancel: Arc<AtomicBool>,
-    /// The engine of an inline worker, run by [`Worker::send`]; `None` once it has ended.
-    inline: Option<Mutex<Option<State>>>,
+}
+
+/// Where the engine runs.
+enum Runner {
+    /// On a thread of its own, fed through a channel; both taken when it is stopped.
+    Thread {
+        tx: Option<mpsc::Sender<Command>>,
+        thread: Option<JoinHandle<()>>,
+    },
+    /// On the caller's task, by [`Worker::send`]; `None` once the engine has ended.
+    Inline(Box<Mutex<Option<State>>>),
 }
 
 impl Worker {
@@ -67,39 +75,40 @@ impl Worker {
         events: UnboundedSender<WorkerEvent>,
     ) -> std::io::Result<Worker> {
         let cancel = Arc::new(AtomicBool::new(false));
-        if factory.answers_at_once() {
-            return Ok(Worker {
-                tx: None,
-                thread: None,
-                cancel,
-                inline: Some(Mutex::new(Some(State::new(factory, initial, events)))),
-            });
-        }
-        let (tx, rx) = mpsc::channel();
-        let c = cancel.clone();
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || run(factory, initial, rx, events, c))?;
-        Ok(Worker {
-            tx: Some(tx),
-            thread: Some(thread),
-            cancel,
-            inline: None,
-        })
+        let runner = if factory.answers_at_once() {
+            Runner::Inline(Box::new(Mutex::new(Some(State::new(
+                factory, initial, events,
+            )))))
+        } else {
+            let (tx, rx) = mpsc::channel();
+            let c = cancel.clone();
+            let thread = std::thread::Builder::new()
+                .name(name)
+                .spawn(move || run(factory, initial, rx, events, c))?;
+            Runner::Thread {
+                tx: Some(tx),
+                thread: Some(thread),
+            }
+        };
+        Ok(Worker { runner, cancel })
     }
 
     /// Queues a command (inline: carries it out); a stopped engine is not an error here (the
     /// session notices by other means).
     pub(crate) fn send(&self, cmd: Command) {
-        if let Some(inline) = &self.inline {
-            let mut state = inline.lock().unwrap();
-            if let Some(st) = state.as_mut()
-                && !st.handle(cmd)
-            {
-                *state = None;
+        match &self.runner {
+            Runner::Inline(state) => {
+                let mut state = state.lock().unwrap();
+                if let Some(st) = state.as_mut()
+                    && !st.handle(cmd)
+                {
+                    *state = None;
+                }
             }
-        } else if let Some(tx) = &self.tx {
-            let _ = tx.send(cmd);
+            Runner::Thread { tx: Some(tx), .. } => {
+                let _ = tx.send(cmd);
+            }
+            Runner::Thread { tx: None, .. } => {}
         }
     }
 
@@ -110,12 +119,16 @@ impl Worker {
         if cancel {
             self.cancel.store(true, Ordering::Relaxed);
         }
-        if let Some(inline) = &self.inline {
-            inline.lock().unwrap().take();
-        }
-        self.tx.take();
-        if let Some(t) = self.thread.take() {
-            let _ = tokio::task::spawn_blocking(move || t.join()).await;
+        match &mut self.runner {
+            Runner::Inline(state) => {
+                state.get_mut().unwrap().take();
+            }
+            Runner::Thread { tx, thread } => {
+                tx.take();
+                if let Some(t) = thread.take() {
+                    let _ = tokio::task::spawn_blocking(move || t.join()).await;
+                }
+            }
         }
     }
 }
