@@ -20,21 +20,26 @@ use crate::protocol::translation::SAMPLE_RATE;
 pub const GAP_HEARD_MS: u64 = 3000;
 /// Samples of silence sent to the engine for a gap, at most.
 pub const GAP_HEARD_SAMPLES: u64 = GAP_HEARD_MS * SAMPLE_RATE as u64 / 1000;
-/// Live: input this late (beyond upstream's latency) no longer holds the output back.
-pub const OUTPUT_WAIT: gst::ClockTime = gst::ClockTime::from_mseconds(150);
+/// Live: input this late (beyond upstream's latency) no longer holds the output back. With the
+/// output's 100 ms write step it leaves 80 ms of the reported latency's 250 ms jitter margin
+/// for the output to reach the sink: the output not yet written when input stops may begin a
+/// step behind where it is due.
+pub const OUTPUT_WAIT: gst::ClockTime = gst::ClockTime::from_mseconds(70);
 /// Live: input this late is missing: the engine hears silence for it.
 pub const ENGINE_WAIT: gst::ClockTime = gst::ClockTime::from_mseconds(1000);
 /// How often live input is checked for while it is late.
 pub const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(20);
+/// The check for live input sleeps at most this long: the pipeline's clock may run apart from
+/// the wall time the watch sleeps by.
+const WATCH_SLEEP_MAX: std::time::Duration = std::time::Duration::from_millis(150);
 
 /// How long the check for live input may sleep when input is on time and would be late in
 /// `until_late` (clock time): until then, but at least [`WATCH_PERIOD`] and at most
-/// [`OUTPUT_WAIT`] (the pipeline's clock may run apart from the wall time the watch sleeps by).
+/// [`WATCH_SLEEP_MAX`].
 /// Checking only when input could be late, rather than every [`WATCH_PERIOD`], saves most of
 /// the watch's wake-ups (50 a second per element before), which count at hundreds of streams.
 pub fn watch_sleep(until_late: gst::ClockTime) -> std::time::Duration {
-    std::time::Duration::from_nanos(until_late.nseconds())
-        .clamp(WATCH_PERIOD, std::time::Duration::from(OUTPUT_WAIT))
+    std::time::Duration::from_nanos(until_late.nseconds()).clamp(WATCH_PERIOD, WATCH_SLEEP_MAX)
 }
 
 /// Whole frames at `rate` in `time`, rounded up (a partial frame is covered too).

@@ -58,7 +58,8 @@ pub struct Utterance {
     pub speech: Option<u64>,
     /// Where its first caption is (none: speech only).
     pub caption: Option<u64>,
-    /// Where the write head was when its first speech arrived: the earliest it could be heard.
+    /// Where the write head could be when its first speech arrived (it may lag that by a write
+    /// step): the earliest it could be heard.
     /// A translation later than its source allows is the engine's lateness when it starts here
     /// (or right behind the translation before it).
     pub arrival: Option<u64>,
@@ -72,7 +73,7 @@ struct Segment {
     source_onset: Option<u64>,
     speech: Option<u64>,
     caption: Option<u64>,
-    /// The write head when its first speech arrived.
+    /// Where the write head could be when its first speech arrived.
     arrival: Option<u64>,
     /// Where its latest audio chunk starts: text arriving now belongs about there.
     latest_audio: u64,
@@ -285,7 +286,7 @@ impl Timeline {
         let at = self.speech_end();
         let segment = self.translated.segment.as_mut().expect("just opened");
         segment.speech.get_or_insert(at);
-        segment.arrival.get_or_insert(self.written);
+        segment.arrival.get_or_insert(self.written.max(due));
         segment.latest_audio = at;
         self.utterances.extend(segment.utterance(false));
         self.arrivals.push_back((self.queued_total, arrived));

@@ -32,11 +32,19 @@ const MAX_PENDING_SAMPLES_UNPACED: usize = 1200 * SAMPLE_RATE as usize;
 const MIN_GAP_SAMPLES: u64 = SAMPLE_RATE as u64 / 10;
 /// Longest audio buffer pushed.
 const MAX_BUFFER_SAMPLES: usize = SAMPLE_RATE as usize / 10;
-/// The write head moves in steps of at least this much (20 ms): input in tiny buffers (one
-/// frame, a 32-frame JACK period) must not make tiny output buffers, which would fill the src
-/// pad's queue (counted in buffers) with less audio than one text GAP step and so keep a
-/// non-live pipeline from prerolling. Well inside the jitter margin of the reported latency.
+/// Translated speech that has arrived goes out in steps of at least this much (20 ms): input in
+/// tiny buffers (one frame, a 32-frame JACK period) must not make tiny output buffers, which
+/// would fill the src pad's queue (counted in buffers) with less audio than one text GAP step
+/// and so keep a non-live pipeline from prerolling.
 const MIN_WRITE_SAMPLES: u64 = SAMPLE_RATE as u64 / 50;
+/// The write head moves on its own (nothing translated arrived: the engine is behind, or has
+/// nothing to say) in steps of one full buffer, so the element pushes as many buffers a second
+/// when the engine falls behind as when it keeps up. In 20 ms steps, a machine too busy for the
+/// network threads made every stream push five times as many buffers, which took the CPU those
+/// threads needed: hundreds of streams then stayed behind for good (see `benches/element.rs`).
+/// The step comes out of the jitter margin of the reported latency; the watch for late input
+/// ([`crate::input_gaps::OUTPUT_WAIT`]) leaves the same room as before.
+const WRITE_STEP_SAMPLES: u64 = MAX_BUFFER_SAMPLES as u64;
 /// Non-live: when the engine has sent nothing for this long (wall time), input older than this
 /// counts as answered, so that an engine that neither answers nor sends keep-alives (a turn-based
 /// one during a long turn) cannot hold the output back for good. Long enough for an engine
@@ -316,18 +324,18 @@ impl Output {
         }
         let due = self.due(input_end);
         if !self.arrived {
-            return self.advance_to(due);
+            return self.advance_to(due, WRITE_STEP_SAMPLES);
         }
         let to = due.max(self.timeline.speech_end().min(input_end));
-        let items = self.advance_to(to);
+        let items = self.advance_to(to, MIN_WRITE_SAMPLES);
         // Less than a write step arrived: it goes with a later buffer.
         self.arrived = self.timeline.written() < to;
         items
     }
 
-    /// Writes up to `to`, once that is at least [`MIN_WRITE_SAMPLES`] past what is written.
-    fn advance_to(&mut self, to: u64) -> PadItems {
-        if to < self.timeline.written() + MIN_WRITE_SAMPLES {
+    /// Writes up to `to`, once that is at least `step` past what is written.
+    fn advance_to(&mut self, to: u64, step: u64) -> PadItems {
+        if to < self.timeline.written() + step {
             return PadItems::default();
         }
         let emitted = self.timeline.advance(to);
@@ -337,10 +345,7 @@ impl Output {
     /// Live input is late: the output goes on as if it had reached `position` (the input's end
     /// stays where it is; input that still comes is heard, but its time has been written).
     pub fn clock_reached(&mut self, position: u64) -> PadItems {
-        let emitted = self
-            .timeline
-            .advance(position.saturating_sub(self.write_lag));
-        self.items(emitted)
+        self.advance_to(position.saturating_sub(self.write_lag), WRITE_STEP_SAMPLES)
     }
 
     /// Non-live, the engine said something: its progress is what moves the write head, so
@@ -350,7 +355,7 @@ impl Output {
             return PadItems::default();
         };
         let to = self.due(input_end);
-        self.advance_to(to)
+        self.advance_to(to, MIN_WRITE_SAMPLES)
     }
 
     /// End of stream: everything out (translation may run past the input's end), all text let
@@ -457,4 +462,107 @@ fn cue_items(origin: gst::ClockTime, cue: &Cue, pad: &mut TextPad) -> Vec<Item> 
     pad.covered = pad.covered.max(end);
     pad.after_text = true;
     items
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::captions::default_settings;
+
+    const MS: u64 = SAMPLE_RATE as u64 / 1000;
+    const LAG: u64 = 200 * MS;
+    const INPUT_STEP: u64 = 20 * MS;
+    const CHUNK: u64 = 200 * MS;
+
+    fn live_output() -> Output {
+        gst::init().unwrap();
+        let mut output = Output::new(default_settings(false), Pacing::Realtime, LAG, 10_000 * MS);
+        output.origin = Some(gst::ClockTime::ZERO);
+        output.set_live(true);
+        output
+    }
+
+    /// Audio buffers as (start, length) in samples.
+    fn audio_buffers(items: &PadItems) -> Vec<(u64, u64)> {
+        items
+            .audio
+            .iter()
+            .filter_map(|item| match item {
+                Item::Buffer(buffer, _) => {
+                    Some((buffer.offset(), buffer.offset_end() - buffer.offset()))
+                }
+                Item::Event(_) => None,
+            })
+            .collect()
+    }
+
+    /// 3 s of live input in 20 ms buffers; with `answering`, an engine that answers each 200 ms
+    /// chunk with 200 ms of speech as soon as the chunk is complete. Returns every audio buffer
+    /// written, and checks after each input buffer that the write head is no more than one
+    /// write step behind where it is due.
+    fn run(answering: bool) -> Vec<(u64, u64)> {
+        let mut output = live_output();
+        let mut buffers = Vec::new();
+        let mut input_end = 0;
+        while input_end < 3000 * MS {
+            input_end += INPUT_STEP;
+            if answering && input_end % CHUNK == 0 {
+                output.engine_progress(input_end);
+                let speech = vec![1000i16; CHUNK as usize];
+                buffers.extend(audio_buffers(&output.push_audio(&speech, Instant::now())));
+            }
+            buffers.extend(audio_buffers(&output.input_reached(input_end)));
+            let due = input_end.saturating_sub(LAG);
+            assert!(
+                output.timeline.written() + WRITE_STEP_SAMPLES > due,
+                "written {} with {due} due",
+                output.timeline.written()
+            );
+        }
+        buffers
+    }
+
+    #[test]
+    fn live_output_goes_in_full_buffers_when_nothing_is_translated() {
+        let buffers = run(false);
+        // 2.8 s due (3 s of input, 200 ms behind), in 100 ms buffers end to end.
+        assert_eq!(buffers.len(), 28, "{buffers:?}");
+        let mut at = 0;
+        for (start, len) in buffers {
+            assert_eq!((start, len), (at, WRITE_STEP_SAMPLES));
+            at += len;
+        }
+    }
+
+    /// An engine falling behind must not make the element push more buffers: in 20 ms steps a
+    /// saturated machine's hundreds of streams pushed five times as many, which took the CPU
+    /// the network threads needed to catch up.
+    #[test]
+    fn live_output_pushes_no_more_buffers_when_the_engine_is_behind_than_when_it_keeps_up() {
+        let keeping_up = run(true);
+        let behind = run(false);
+        assert!(
+            behind.len() <= keeping_up.len(),
+            "{} buffers with nothing translated, {} with the engine keeping up",
+            behind.len(),
+            keeping_up.len()
+        );
+        // Speech that arrived went out with the next input buffer, up to the input's end.
+        assert!(keeping_up.iter().any(|&(start, _)| start + LAG > 2800 * MS));
+    }
+
+    /// Input that stops: the watch writes on with the clock, in the same full steps.
+    #[test]
+    fn output_written_from_the_clock_goes_in_full_buffers() {
+        let mut output = live_output();
+        let mut buffers = audio_buffers(&output.input_reached(1000 * MS));
+        let mut position = 1000 * MS;
+        while position < 2000 * MS {
+            position += INPUT_STEP;
+            buffers.extend(audio_buffers(&output.clock_reached(position)));
+            assert!(output.timeline.written() + WRITE_STEP_SAMPLES > position - LAG);
+        }
+        assert_eq!(buffers.len(), 18, "{buffers:?}");
+        assert!(buffers.iter().all(|&(_, len)| len == WRITE_STEP_SAMPLES));
+    }
 }
