@@ -159,9 +159,13 @@ fn speech_sent_over_srt_comes_back_translated_and_captioned() {
             sentence.end()
         );
     }
+    // The viewer hears sound for the stream's length but its last ≈ 0.6 s (0.56–0.62 s
+    // measured, with 20 or 100 ms write steps alike): the stream ends in two SRT hang-ups
+    // (sender → relay, relay → viewer), and what was still in flight does not arrive. The
+    // element's own output covers its input to the end of stream (`tests/language_pads.rs`).
     let heard_seconds = samples.len() as f64 / 24_000.0;
     assert!(
-        (heard_seconds - video.duration).abs() < 0.6,
+        heard_seconds > video.duration - 0.8 && heard_seconds < video.duration + 0.2,
         "{heard_seconds:.2} s of sound for {:.2} s sent",
         video.duration
     );
