@@ -1557,6 +1557,10 @@ fn print_probe(label: &str, r: &SessionsResult) {
         r.others_cpu_percent,
         r.load
     );
+    if let Some(first) = r.errors.first() {
+        let first: String = first.chars().take(160).collect();
+        println!("             first error: {first}");
+    }
 }
 
 /// Per stream at capacity: CPU % of a core (the server's apart) and RSS MB, from the probe at
