@@ -20,7 +20,8 @@
 //!    (p50/p99), for the `pacing=none` run and for live input; baseline: the time a plain
 //!    `queue` holds a buffer (between its sink and src pad probes) on the same live input.
 //! 3. Capacity: the largest N of concurrent live streams without underrun (every buffer ready
-//!    for `queue ! fakesink sync=true` on time, no gap, no error), with the element against one echo server
+//!    for `queue ! fakesink sync=true` on time, no gap, no error; for the element also its
+//!    translation keeping up), with the element against one echo server
 //!    (child process) and for the baseline, N pipelines with `audioconvert ! audioresample`
 //!    instead of the element: the same search and criterion for both, interleaved, repeated
 //!    (see `element/capacity.rs`); their ratio, CPU and RSS per stream at capacity, the load
@@ -794,6 +795,12 @@ struct SessionsResult {
     latency_ms: f64,
     preroll: u64,
     chunks_dropped: u64,
+    /// Element pipelines whose translation fell behind: the echo answered less than the input
+    /// heard but [`TRANSLATION_LAG_MAX_S`], or input chunks were dropped. Output on time that is
+    /// silence where the translation should be is no stream carried.
+    translation_behind: usize,
+    /// Worst (input heard) − (translation received) at the end of the run, seconds.
+    worst_translation_lag_s: f64,
     delay_p99_max_ms: f64,
     delay_p50_median_ms: f64,
     /// Pipelines that produced nothing at all.
@@ -804,7 +811,10 @@ struct SessionsResult {
 
 impl SessionsResult {
     fn ok(&self) -> bool {
-        self.pipelines_with_underrun == 0 && self.errors.is_empty() && self.silent == 0
+        self.pipelines_with_underrun == 0
+            && self.translation_behind == 0
+            && self.errors.is_empty()
+            && self.silent == 0
     }
 
     fn probe(&self) -> Probe {
@@ -864,6 +874,10 @@ fn add_language_pads(
     }
     sinks
 }
+
+/// A capacity probe's translation keeps up when the echo has answered all the input heard but
+/// this much: one 200 ms chunk, the round trip, and room for the machine's scheduling.
+const TRANSLATION_LAG_MAX_S: f64 = 1.0;
 
 /// What a capacity probe runs: N pipelines with the element, or the baseline.
 #[derive(Debug, Clone)]
@@ -1047,8 +1061,19 @@ fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
     result.late_p99_ms = percentile(&slack, 0.99);
     if matches!(kind, SessionsKind::Element { .. }) {
         let mut p99 = 0.0f64;
-        for p in &pipelines {
+        for (i, p) in pipelines.iter().enumerate() {
             let st = element_stats(p, "rt");
+            // The input started at running time 0; the echo answers with what it was sent.
+            let now = deficits
+                .iter()
+                .find(|(j, ..)| *j == i)
+                .and_then(|(_, now, _)| *now);
+            let heard_s = now.map_or(0.0, |now| now as f64 / 1e9);
+            let lag = heard_s - st.received_s;
+            result.worst_translation_lag_s = result.worst_translation_lag_s.max(lag);
+            if lag > TRANSLATION_LAG_MAX_S || st.chunks_dropped > 0 {
+                result.translation_behind += 1;
+            }
             result.chunks_dropped += st.chunks_dropped;
             p99 = p99.max(st.p99_ms);
             p50s.push(st.p50_ms);
@@ -1360,7 +1385,7 @@ impl SessionsResult {
     /// The figures the capacity search needs, on one line (a probe process's answer).
     fn to_line(&self) -> String {
         format!(
-            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
+            "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {}",
             self.n,
             self.languages,
             self.secs,
@@ -1376,7 +1401,10 @@ impl SessionsResult {
             self.gaps,
             self.late_5ms,
             self.errors.len(),
-            self.latency_ms
+            self.latency_ms,
+            self.translation_behind,
+            self.worst_translation_lag_s,
+            self.chunks_dropped
         )
     }
 
@@ -1402,6 +1430,9 @@ impl SessionsResult {
             late_5ms,
             errors,
             latency,
+            translation_behind,
+            worst_translation_lag,
+            chunks_dropped,
         ] = v[..]
         else {
             return None;
@@ -1423,6 +1454,9 @@ impl SessionsResult {
             late_5ms: late_5ms as u64,
             errors: vec!["(reported by the probe process)".into(); errors as usize],
             latency_ms: latency,
+            translation_behind: translation_behind as usize,
+            worst_translation_lag_s: worst_translation_lag,
+            chunks_dropped: chunks_dropped as u64,
             ..Default::default()
         })
     }
@@ -1557,6 +1591,12 @@ fn print_probe(label: &str, r: &SessionsResult) {
         r.others_cpu_percent,
         r.load
     );
+    if r.translation_behind > 0 {
+        println!(
+            "             translation behind in {} pipeline(s): worst {:.1} s behind the input, {} input chunks dropped",
+            r.translation_behind, r.worst_translation_lag_s, r.chunks_dropped
+        );
+    }
     if let Some(first) = r.errors.first() {
         let first: String = first.chars().take(160).collect();
         println!("             first error: {first}");
@@ -1604,7 +1644,7 @@ fn section_capacity(cfg: &Config, child: &ChildServer, rows: &mut Vec<Row>) {
         cfg.sessions_secs, cfg.sessions, cfg.max_sessions, cfg.resolution, cfg.repeats
     );
     println!(
-        "    underrun, for both: output with a gap, a buffer reaching the queue > 5 ms after its running time + the sink's latency, output > 100 ms behind at the end, no output, or an error"
+        "    underrun, for both: output with a gap, a buffer reaching the queue > 5 ms after its running time + the sink's latency, output > 100 ms behind at the end, no output, or an error; for the element also its translation falling behind (the echo's answers more than {TRANSLATION_LAG_MAX_S} s behind the input at the end, or input chunks dropped)"
     );
     let template = CapacitySearch::new(cfg.sessions, cfg.max_sessions, cfg.resolution);
     let mut detailed_element: Option<(SessionsResult, String)> = None;
