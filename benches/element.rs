@@ -1731,7 +1731,8 @@ fn section_capacity(cfg: &Config, child: &ChildServer, rows: &mut Vec<Row>) {
         " streams".into()
     };
     rows.push(Row {
-        figure: "3. capacity: live streams without underrun".into(),
+        figure: "3. capacity: live streams without underrun (element: translation keeping up too)"
+            .into(),
         value: format!(
             "{}{}{streams}",
             capped(|r| r.element.capped()),
