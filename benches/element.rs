@@ -795,9 +795,9 @@ struct SessionsResult {
     latency_ms: f64,
     preroll: u64,
     chunks_dropped: u64,
-    /// Element pipelines whose translation fell behind: the echo answered less than the input
-    /// heard but [`TRANSLATION_LAG_MAX_S`], or input chunks were dropped. Output on time that is
-    /// silence where the translation should be is no stream carried.
+    /// Element pipelines whose translation fell behind: the echo's answers ended more than
+    /// [`TRANSLATION_LAG_MAX_S`] behind the input heard, or input chunks were dropped. Output on
+    /// time that is silence where the translation should be is no stream carried.
     translation_behind: usize,
     /// Worst (input heard) − (translation received) at the end of the run, seconds.
     worst_translation_lag_s: f64,
@@ -1061,14 +1061,15 @@ fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
     result.late_p99_ms = percentile(&slack, 0.99);
     if matches!(kind, SessionsKind::Element { .. }) {
         let mut p99 = 0.0f64;
-        for (i, p) in pipelines.iter().enumerate() {
+        for p in &pipelines {
             let st = element_stats(p, "rt");
-            // The input started at running time 0; the echo answers with what it was sent.
-            let now = deficits
-                .iter()
-                .find(|(j, ..)| *j == i)
-                .and_then(|(_, now, _)| *now);
-            let heard_s = now.map_or(0.0, |now| now as f64 / 1e9);
+            // The input started at running time 0 and the echo answers with what it was sent;
+            // the clock is read after the stats, so a slow read counts against the element.
+            let now = p
+                .clock()
+                .zip(p.base_time())
+                .map(|(c, b)| c.time().saturating_sub(b));
+            let heard_s = now.map_or(0.0, |now| now.seconds_f64());
             let lag = heard_s - st.received_s;
             result.worst_translation_lag_s = result.worst_translation_lag_s.max(lag);
             if lag > TRANSLATION_LAG_MAX_S || st.chunks_dropped > 0 {
