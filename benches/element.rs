@@ -875,6 +875,14 @@ fn add_language_pads(
     sinks
 }
 
+/// The pipeline's running time now, once it has a clock.
+fn running_time(pipeline: &gst::Pipeline) -> Option<gst::ClockTime> {
+    pipeline
+        .clock()
+        .zip(pipeline.base_time())
+        .map(|(clock, base)| clock.time().saturating_sub(base))
+}
+
 /// A capacity probe's translation keeps up when the echo has answered all the input heard but
 /// this much: one 200 ms chunk, the round trip, and room for the machine's scheduling.
 const TRANSLATION_LAG_MAX_S: f64 = 1.0;
@@ -1001,11 +1009,7 @@ fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
     // Where each sink should be by now, read right away, before anything else takes time.
     let mut deficits = Vec::with_capacity(probes.len());
     for (&i, probe) in owner.iter().zip(&probes) {
-        let p = &pipelines[i];
-        let now = p
-            .clock()
-            .zip(p.base_time())
-            .map(|(c, b)| c.time().saturating_sub(b).nseconds());
+        let now = running_time(&pipelines[i]).map(gst::ClockTime::nseconds);
         let s = probe.lock().unwrap().clone();
         deficits.push((i, now, s));
     }
@@ -1065,11 +1069,7 @@ fn run_sessions(n: usize, secs: u64, kind: &SessionsKind) -> SessionsResult {
             let st = element_stats(p, "rt");
             // The input started at running time 0 and the echo answers with what it was sent;
             // the clock is read after the stats, so a slow read counts against the element.
-            let now = p
-                .clock()
-                .zip(p.base_time())
-                .map(|(c, b)| c.time().saturating_sub(b));
-            let heard_s = now.map_or(0.0, |now| now.seconds_f64());
+            let heard_s = running_time(p).map_or(0.0, gst::ClockTime::seconds_f64);
             let lag = heard_s - st.received_s;
             result.worst_translation_lag_s = result.worst_translation_lag_s.max(lag);
             if lag > TRANSLATION_LAG_MAX_S || st.chunks_dropped > 0 {
